@@ -1,0 +1,105 @@
+// Node-API entry points. Every function that touches packets takes a whole batch per call: a crossing
+// costs about 150 ns here, so per-packet calls would dominate the datapath (DESIGN.md).
+#include <napi.h>
+
+#include "checksum.h"
+
+namespace {
+
+template <typename T>
+bool GetTyped(const Napi::Env& env, const Napi::Value& v, T* out, const char* name) {
+  if (!v.IsTypedArray()) {
+    Napi::TypeError::New(env, std::string(name) + " must be a typed array").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = v.As<T>();
+  return true;
+}
+
+// checksum(buf: Uint8Array, off: number, len: number): number — inverted Internet checksum of a region.
+// One call per region: meant for tests and benchmarks, not for per-packet use on the datapath.
+Napi::Value Checksum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array buf;
+  if (!GetTyped(env, info[0], &buf, "buf")) return env.Undefined();
+  uint32_t off = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t len = info[2].As<Napi::Number>().Uint32Value();
+  if (size_t(off) + len > buf.ByteLength()) {
+    Napi::RangeError::New(env, "region out of bounds").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint16_t c = uint16_t(~uvs::csum_fold(uvs::csum_partial(buf.Data() + off, len, 0)));
+  return Napi::Number::New(env, c);
+}
+
+// checksumBatch(buf, offs: Uint32Array, lens: Uint32Array, out: Uint16Array, count): number of regions
+// done. Regions out of bounds get 0 and stop the batch.
+Napi::Value ChecksumBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array buf;
+  Napi::Uint32Array offs, lens;
+  Napi::Uint16Array out;
+  if (!GetTyped(env, info[0], &buf, "buf") || !GetTyped(env, info[1], &offs, "offs") ||
+      !GetTyped(env, info[2], &lens, "lens") || !GetTyped(env, info[3], &out, "out"))
+    return env.Undefined();
+  size_t count = info[4].As<Napi::Number>().Uint32Value();
+  if (count > offs.ElementLength() || count > lens.ElementLength() || count > out.ElementLength()) {
+    Napi::RangeError::New(env, "count exceeds an array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const uint8_t* base = buf.Data();
+  size_t size = buf.ByteLength();
+  size_t i = 0;
+  for (; i < count; i++) {
+    size_t off = offs[i], len = lens[i];
+    if (off + len > size) break;
+    out[i] = uint16_t(~uvs::csum_fold(uvs::csum_partial(base + off, len, 0)));
+  }
+  return Napi::Number::New(env, double(i));
+}
+
+// completePartial(buf, offs: Uint32Array, lens: Uint32Array, status: Uint8Array, count): number completed.
+// status[i] is 1 on entry for frames that need completion (TP_STATUS_CSUMNOTREADY); on return it holds a
+// PartialResult code for every frame.
+Napi::Value CompletePartial(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array buf, status;
+  Napi::Uint32Array offs, lens;
+  if (!GetTyped(env, info[0], &buf, "buf") || !GetTyped(env, info[1], &offs, "offs") ||
+      !GetTyped(env, info[2], &lens, "lens") || !GetTyped(env, info[3], &status, "status"))
+    return env.Undefined();
+  size_t count = info[4].As<Napi::Number>().Uint32Value();
+  if (count > offs.ElementLength() || count > lens.ElementLength() || count > status.ElementLength()) {
+    Napi::RangeError::New(env, "count exceeds an array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint8_t* base = buf.Data();
+  size_t size = buf.ByteLength();
+  uint32_t done = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (status[i] != 1) {
+      status[i] = uvs::kPartialSkipped;
+      continue;
+    }
+    size_t off = offs[i], len = lens[i];
+    if (off > size || len > size - off) {
+      status[i] = uvs::kPartialTruncated;
+      continue;
+    }
+    uvs::PartialResult r = uvs::complete_partial_one(base + off, len);
+    status[i] = r;
+    if (r == uvs::kPartialDone) done++;
+  }
+  return Napi::Number::New(env, done);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("checksum", Napi::Function::New(env, Checksum));
+  exports.Set("checksumBatch", Napi::Function::New(env, ChecksumBatch));
+  exports.Set("completePartial", Napi::Function::New(env, CompletePartial));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(uvs_native, Init)

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// `uvs`: the daemon and the tools around it. Each subcommand lives in its own module; this file only
+// dispatches, so `uvs --help` stays cheap.
+import { argv, exit, stderr, stdout } from 'node:process';
+
+const USAGE = `uvs - Userspace Virtual Server (IPVS in user space)
+
+Usage: uvs <command> [options]
+
+Commands:
+  lab [nat|dr|tun]   run the seed tutorial's topology in network namespaces (npm start)
+  simulate           answer "where would this flow go?" from rules and events, sending nothing
+  help               show this help
+
+The ipvsadm-compatible admin tool is \`uvsadm\`.
+`;
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '-h':
+    case '--help':
+      stdout.write(USAGE);
+      return 0;
+    default:
+      void rest;
+      stderr.write(`uvs: unknown command '${command}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(argv.slice(2)).then(
+  (code) => exit(code),
+  (err: unknown) => {
+    stderr.write(`uvs: ${err instanceof Error ? err.message : String(err)}\n`);
+    exit(1);
+  },
+);

@@ -1,0 +1,28 @@
+// Big-endian field access over a byte buffer. Network byte order everywhere; callers check bounds first.
+
+export function read16(buf: Uint8Array, off: number): number {
+  return ((buf[off] as number) << 8) | (buf[off + 1] as number);
+}
+
+export function write16(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = (v >>> 8) & 0xff;
+  buf[off + 1] = v & 0xff;
+}
+
+/** Reads an unsigned 32-bit big-endian value. */
+export function read32(buf: Uint8Array, off: number): number {
+  return (
+    (((buf[off] as number) << 24) |
+      ((buf[off + 1] as number) << 16) |
+      ((buf[off + 2] as number) << 8) |
+      (buf[off + 3] as number)) >>>
+    0
+  );
+}
+
+export function write32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v >>> 24;
+  buf[off + 1] = (v >>> 16) & 0xff;
+  buf[off + 2] = (v >>> 8) & 0xff;
+  buf[off + 3] = v & 0xff;
+}
