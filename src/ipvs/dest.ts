@@ -1,0 +1,55 @@
+// A real server (struct ip_vs_dest): the one mutable object shared by the rules model, the schedulers
+// and the connection table. The control plane creates and edits it; the datapath only moves its counters.
+import { Stats } from './stats.js';
+
+/** Forwarding methods, numbered as IP_VS_CONN_F_FWD_MASK values (ip_vs.h). */
+export const Fwd = {
+  masq: 0,
+  local: 1,
+  tunnel: 2,
+  route: 3,
+} as const;
+export type FwdMethod = (typeof Fwd)[keyof typeof Fwd];
+
+/** ipvsadm's names for the forwarding methods, in -L output. */
+export const fwdNames: Readonly<Record<FwdMethod, string>> = {
+  [Fwd.masq]: 'Masq',
+  [Fwd.local]: 'Local',
+  [Fwd.tunnel]: 'Tunnel',
+  [Fwd.route]: 'Route',
+};
+
+export class Dest {
+  /** Dense slot number, unique among live destinations; the connection table stores this, not the object. */
+  readonly id: number;
+  /** IPv4, host order. */
+  readonly addr: number;
+  readonly port: number;
+  fwd: FwdMethod;
+  /** 0..65535; 0 = quiesced: no new connections, existing ones continue. */
+  weight: number;
+  /** Last non-zero weight (mh keeps a quiesced destination's slots with it). */
+  lastWeight: number;
+  /** Upper connection threshold, 0 = none (-x). */
+  uThreshold = 0;
+  /** Lower connection threshold, 0 = none (-y). */
+  lThreshold = 0;
+  activeConns = 0;
+  inactConns = 0;
+  /** Persistence templates bound to this destination. */
+  persistConns = 0;
+  /** IP_VS_DEST_F_OVERLOAD: set when active+inactive reaches uThreshold, cleared below the lower mark. */
+  overloaded = false;
+  /** IP_VS_DEST_F_AVAILABLE: cleared when the destination is removed from its service (kept in the trash). */
+  available = true;
+  readonly stats = new Stats();
+
+  constructor(id: number, addr: number, port: number, fwd: FwdMethod, weight: number) {
+    this.id = id;
+    this.addr = addr;
+    this.port = port;
+    this.fwd = fwd;
+    this.weight = weight;
+    this.lastWeight = weight;
+  }
+}
