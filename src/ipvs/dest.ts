@@ -44,12 +44,42 @@ export class Dest {
   available = true;
   readonly stats = new Stats();
 
-  constructor(id: number, addr: number, port: number, fwd: FwdMethod, weight: number) {
+  /** The owning service's counters, so the datapath can count per service from a connection's destination. */
+  readonly svcStats: Stats;
+
+  constructor(id: number, addr: number, port: number, fwd: FwdMethod, weight: number, svcStats: Stats) {
     this.id = id;
+    this.svcStats = svcStats;
     this.addr = addr;
     this.port = port;
     this.fwd = fwd;
     this.weight = weight;
     this.lastWeight = weight;
+  }
+}
+
+/**
+ * Allocates dense destination ids and maps them back to objects. A removed destination keeps its id while
+ * connections still point at it (the kernel's dest trash); `release()` frees the id for reuse.
+ */
+export class DestRegistry {
+  private readonly byId: (Dest | undefined)[] = [];
+  private readonly free: number[] = [];
+
+  create(addr: number, port: number, fwd: FwdMethod, weight: number, svcStats: Stats): Dest {
+    const id = this.free.pop() ?? this.byId.length;
+    const dest = new Dest(id, addr, port, fwd, weight, svcStats);
+    this.byId[id] = dest;
+    return dest;
+  }
+
+  get(id: number): Dest | undefined {
+    return this.byId[id];
+  }
+
+  release(dest: Dest): void {
+    if (this.byId[dest.id] !== dest) return;
+    this.byId[dest.id] = undefined;
+    this.free.push(dest.id);
   }
 }
