@@ -21,6 +21,8 @@ export const Reason = {
   udpBadLength: 16,
   ipipTruncated: 17,
   l4BadChecksum: 18,
+  ipipBadProtocol: 19, // handed to the IPIP decapsulator, but the outer protocol is not 4
+  ipipFragment: 20, // an outer IPIP fragment: the user-space decapsulator does not reassemble
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];
