@@ -17,6 +17,14 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 
+const copyBytes = Buffer.prototype.copy as (
+  this: Uint8Array,
+  target: Uint8Array,
+  targetStart: number,
+  sourceStart: number,
+  sourceEnd: number,
+) => number;
+
 export const PCAP_MAGIC_MICRO = 0xa1b2c3d4;
 export const PCAP_MAGIC_NANO = 0xa1b23c4d;
 /** pcapng's Section Header Block type, recognised only to say what the file is. */
@@ -538,10 +546,8 @@ export class PcapWriter {
     v.setUint32(h + RecordField.tsFrac, this.nanosecond ? tsNsec : Math.floor(tsNsec / 1000), le);
     v.setUint32(h + RecordField.capLen, capLen, le);
     v.setUint32(h + RecordField.origLen, origLen, le);
-    // A whole-buffer frame is copied as is; otherwise one subarray view, which measured some 40x faster
-    // than a byte loop for a 1500-byte frame on Node 20.
-    if (off === 0 && capLen === frame.length) this.buf.set(frame, h + PCAP_RECORD_HEADER_LEN);
-    else this.buf.set(frame.subarray(off, off + capLen), h + PCAP_RECORD_HEADER_LEN);
+    // Buffer's copy takes a source range, so no subarray view is made per frame; it accepts any Uint8Array.
+    copyBytes.call(frame, this.buf, h + PCAP_RECORD_HEADER_LEN, off, off + capLen);
     this.used = h + PCAP_RECORD_HEADER_LEN + capLen;
     this.packets++;
     if (!this.inMemory && this.used >= this.flushAt) this.flush();
