@@ -6,10 +6,12 @@
 
 namespace {
 
+// The element type must match exactly: node-addon-api's As<T>() does not check it, and a Uint8Array taken
+// as a Uint32Array would let the loops below read and write past the end of its memory.
 template <typename T>
-bool GetTyped(const Napi::Env& env, const Napi::Value& v, T* out, const char* name) {
-  if (!v.IsTypedArray()) {
-    Napi::TypeError::New(env, std::string(name) + " must be a typed array").ThrowAsJavaScriptException();
+bool GetTyped(const Napi::Env& env, const Napi::Value& v, T* out, napi_typedarray_type type, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    Napi::TypeError::New(env, std::string(what) + " required").ThrowAsJavaScriptException();
     return false;
   }
   *out = v.As<T>();
@@ -21,7 +23,7 @@ bool GetTyped(const Napi::Env& env, const Napi::Value& v, T* out, const char* na
 Napi::Value Checksum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array buf;
-  if (!GetTyped(env, info[0], &buf, "buf")) return env.Undefined();
+  if (!GetTyped(env, info[0], &buf, napi_uint8_array, "buf: Uint8Array")) return env.Undefined();
   uint32_t off = info[1].As<Napi::Number>().Uint32Value();
   uint32_t len = info[2].As<Napi::Number>().Uint32Value();
   if (size_t(off) + len > buf.ByteLength()) {
@@ -33,14 +35,17 @@ Napi::Value Checksum(const Napi::CallbackInfo& info) {
 }
 
 // checksumBatch(buf, offs: Uint32Array, lens: Uint32Array, out: Uint16Array, count): number of regions
-// done. Regions out of bounds get 0 and stop the batch.
+// done. The first region out of bounds stops the batch: the result is its index, and out[] from there on
+// is left as it was.
 Napi::Value ChecksumBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array buf;
   Napi::Uint32Array offs, lens;
   Napi::Uint16Array out;
-  if (!GetTyped(env, info[0], &buf, "buf") || !GetTyped(env, info[1], &offs, "offs") ||
-      !GetTyped(env, info[2], &lens, "lens") || !GetTyped(env, info[3], &out, "out"))
+  if (!GetTyped(env, info[0], &buf, napi_uint8_array, "buf: Uint8Array") ||
+      !GetTyped(env, info[1], &offs, napi_uint32_array, "offs: Uint32Array") ||
+      !GetTyped(env, info[2], &lens, napi_uint32_array, "lens: Uint32Array") ||
+      !GetTyped(env, info[3], &out, napi_uint16_array, "out: Uint16Array"))
     return env.Undefined();
   size_t count = info[4].As<Napi::Number>().Uint32Value();
   if (count > offs.ElementLength() || count > lens.ElementLength() || count > out.ElementLength()) {
@@ -65,8 +70,10 @@ Napi::Value CompletePartial(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array buf, status;
   Napi::Uint32Array offs, lens;
-  if (!GetTyped(env, info[0], &buf, "buf") || !GetTyped(env, info[1], &offs, "offs") ||
-      !GetTyped(env, info[2], &lens, "lens") || !GetTyped(env, info[3], &status, "status"))
+  if (!GetTyped(env, info[0], &buf, napi_uint8_array, "buf: Uint8Array") ||
+      !GetTyped(env, info[1], &offs, napi_uint32_array, "offs: Uint32Array") ||
+      !GetTyped(env, info[2], &lens, napi_uint32_array, "lens: Uint32Array") ||
+      !GetTyped(env, info[3], &status, napi_uint8_array, "status: Uint8Array"))
     return env.Undefined();
   size_t count = info[4].As<Napi::Number>().Uint32Value();
   if (count > offs.ElementLength() || count > lens.ElementLength() || count > status.ElementLength()) {

@@ -14,8 +14,10 @@ export function sum16(buf: Uint8Array, off: number, len: number, seed = 0): numb
 
 /** Folds a wide sum to 16 bits with end-around carry. */
 export function fold16(sum: number): number {
-  // Two folds are not enough for sums above 2^32, so split with division first.
-  let s = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  // Bitwise operators truncate to 32 bits, so larger sums (up to 2^53) are split with division first; one
+  // split can leave up to 2^37, hence the loop.
+  let s = sum;
+  while (s > 0xffffffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   return s;
 }
