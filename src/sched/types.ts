@@ -29,4 +29,25 @@ export interface Scheduler {
   update(dests: readonly Dest[]): void;
   /** Chooses a destination, or null when none is available. Must not allocate. */
   pick(input: SchedInput): Dest | null;
+  /**
+   * The service flags changed while the scheduler stayed the same (ipvsadm -E with the same -s): the kernel
+   * keeps the scheduler's state and reads svc->flags at each pick. Present on schedulers that read flags.
+   */
+  setFlags?(flags: number): void;
+}
+
+/** Options for schedulers that keep time-dependent state (lblc, lblcr); the others ignore them. */
+export interface SchedOptions {
+  /**
+   * Coarse monotonic clock in seconds (the kernel's jiffies / HZ). lblc and lblcr stamp cache entries with it
+   * and run their 60-second garbage-collection timer from it. Default: `performance.now() / 1000`.
+   */
+  now?: () => number;
+  /** The lblc_expiration / lblcr_expiration sysctl, in seconds. Default 86400 (24 h). */
+  expiration?: number;
+  /**
+   * Most cache entries held at once (lblcr: also the most set members, twice this). When full, a pick is
+   * returned but not cached, as when the kernel's GFP_ATOMIC allocation fails. Default 32768.
+   */
+  cacheCapacity?: number;
 }
