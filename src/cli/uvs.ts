@@ -2,6 +2,7 @@
 // `uvs`: the daemon and the tools around it. Each subcommand lives in its own module; this file only
 // dispatches, so `uvs --help` stays cheap.
 import { argv, exit, stderr, stdout } from 'node:process';
+import { simulateMain } from './simulate.js';
 
 const USAGE = `uvs - Userspace Virtual Server (IPVS in user space)
 
@@ -24,8 +25,9 @@ async function main(args: string[]): Promise<number> {
     case '--help':
       stdout.write(USAGE);
       return 0;
+    case 'simulate':
+      return simulateMain(rest, stdout, stderr);
     default:
-      void rest;
       stderr.write(`uvs: unknown command '${command}'\n${USAGE}`);
       return 2;
   }
