@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "checksum.h"
+#include "packet_io.h"
 
 namespace {
 
@@ -104,6 +105,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checksum", Napi::Function::New(env, Checksum));
   exports.Set("checksumBatch", Napi::Function::New(env, ChecksumBatch));
   exports.Set("completePartial", Napi::Function::New(env, CompletePartial));
+  uvs::RegisterPacketIo(env, exports);
   return exports;
 }
 

@@ -12,6 +12,28 @@ export const PartialResult = {
   unsupported: 3,
 } as const;
 
+/** What `packetOpen` reports about the socket it opened (native/packet_io.cc). */
+export interface PacketSocketInfo {
+  fd: number;
+  ifindex: number;
+  /** The interface's MAC address as a 48-bit number (src/wire/addr.ts). */
+  mac: number;
+  mtu: number;
+  /** Receive and send buffer sizes as the kernel set them (it doubles the requested value). */
+  rcvbuf: number;
+  sndbuf: number;
+  /** Whether PACKET_QDISC_BYPASS was requested and accepted. */
+  qdiscBypass: boolean;
+  /** The TPACKET_V3 receive ring, when one was asked for. */
+  ring?: RingHandle;
+}
+
+/** An opaque handle of a native TPACKET_V3 receive ring (unmapped by `packetRingClose` or on GC). */
+export type RingHandle = { readonly __ringHandle: unique symbol };
+
+/** An opaque handle of a native uv_poll_t watching a socket. */
+export type PollHandle = { readonly __pollHandle: unique symbol };
+
 export interface NativeAddon {
   /** Inverted Internet checksum of `buf[off, off+len)`. One crossing per call: tests and benchmarks only. */
   checksum(buf: Uint8Array, off: number, len: number): number;
@@ -22,6 +44,74 @@ export interface NativeAddon {
    * leaves a `PartialResult` code per frame in `status`. Returns the number completed.
    */
   completePartial(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, status: Uint8Array, count: number): number;
+
+  /**
+   * Opens an AF_PACKET socket bound to ETH_P_ALL on `ifname` (non-blocking, PACKET_AUXDATA,
+   * PACKET_IGNORE_OUTGOING, buffers sized with SO_RCVBUFFORCE/SO_SNDBUFFORCE when non-zero). Throws an
+   * Error whose `code` is the errno name (EPERM, ENODEV, ...). A non-zero `ringBlockSize` (a multiple of
+   * the page size) also sets up a TPACKET_V3 receive ring of `ringBlockCount` blocks, each handed to user
+   * space when full or after `ringRetireMs`.
+   */
+  packetOpen(
+    ifname: string,
+    rcvbuf: number,
+    sndbuf: number,
+    qdiscBypass: boolean,
+    ringBlockSize: number,
+    ringBlockCount: number,
+    ringRetireMs: number,
+  ): PacketSocketInfo;
+  packetClose(fd: number): void;
+  /**
+   * Receives up to `max` frames into slots 0..max-1 with one recvmmsg; returns how many (0 when none is
+   * waiting) or a negative errno. Never throws. See src/io/batch.ts for the layout and metadata.
+   */
+  packetRecv(
+    fd: number,
+    bytes: Uint8Array,
+    offset: Uint32Array,
+    length: Uint32Array,
+    ifindex: Uint32Array,
+    flags: Uint8Array,
+    vlanTci: Uint16Array,
+    pktType: Uint8Array,
+    slotSize: number,
+    headroom: number,
+    max: number,
+  ): number;
+  /** As `packetRecv`, but copies frames out of the socket's TPACKET_V3 ring: no system call at all. */
+  packetRecvRing(
+    ring: RingHandle,
+    bytes: Uint8Array,
+    offset: Uint32Array,
+    length: Uint32Array,
+    ifindex: Uint32Array,
+    flags: Uint8Array,
+    vlanTci: Uint16Array,
+    pktType: Uint8Array,
+    slotSize: number,
+    headroom: number,
+    max: number,
+  ): number;
+  /** Unmaps the ring; call before `packetClose`. Safe to call twice. */
+  packetRingClose(ring: RingHandle): void;
+  /**
+   * Sends frames 0..count-1 with sendmmsg; returns how many were sent or a negative errno for bad
+   * arguments. `result` receives [sent, dropped, last errno]. Never throws.
+   */
+  packetSend(
+    fd: number,
+    bytes: Uint8Array,
+    offset: Uint32Array,
+    length: Uint32Array,
+    egressIfindex: Uint32Array,
+    count: number,
+    result: Int32Array,
+  ): number;
+  /** Calls `callback(status)` from the event loop whenever `fd` is readable (level-triggered). */
+  pollStart(fd: number, callback: (status: number) => void): PollHandle;
+  /** Stops and closes the poll; safe to call twice and from inside the callback. */
+  pollStop(handle: PollHandle): void;
 }
 
 // dist/native.js and src/native.ts both sit one level below the package root.
