@@ -18,6 +18,7 @@ import { EtherType } from '../constants.js';
 import { readIpv4, readMac, writeIpv4, writeMac } from './addr.js';
 import { read16, write16 } from './bytes.js';
 import { Reason, type ReasonCode } from './reason.js';
+import { WireView } from './view.js';
 
 export const ArpField = {
   htype: 0,
@@ -44,24 +45,11 @@ export const ARP_HTYPE_ETHERNET = 1;
 const MAC_LEN = 6;
 const IPV4_LEN = 4;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view over an ARP packet at `buf[off, off+len)`. `reset()` rebinds it without allocating;
  * `checkLen()` must return `Reason.ok` before the other accessors are used.
  */
-export class ArpView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class ArpView extends WireView {
   checkLen(): ReasonCode {
     if (this.len < ARP_LEN) return Reason.arpTruncated;
     const buf = this.buf;

@@ -10,6 +10,7 @@ import { EtherType } from '../constants.js';
 import { readMac, writeMac } from './addr.js';
 import { read16, write16 } from './bytes.js';
 import { Reason, type ReasonCode } from './reason.js';
+import { WireView } from './view.js';
 
 export const EthField = {
   dst: 0,
@@ -22,25 +23,17 @@ export const VLAN_TAG_LEN = 4;
 /** 802.1Q/802.1ad tags at most: Q-in-Q is the deepest stacking uvs accepts. */
 export const MAX_VLAN_TAGS = 2;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view over an Ethernet frame at `buf[off, off+len)`. `reset()` rebinds it without allocating;
  * `checkLen()` must return `Reason.ok` before the other accessors are used.
  */
-export class EthernetView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
+export class EthernetView extends WireView {
   /** Number of VLAN tags found by `checkLen()`. */
   tags = 0;
 
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
+  override reset(buf: Uint8Array, off: number, len: number): this {
     this.tags = 0;
-    return this;
+    return super.reset(buf, off, len);
   }
 
   checkLen(): ReasonCode {

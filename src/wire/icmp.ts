@@ -18,6 +18,7 @@
 import { read16, read32, write16, write32 } from './bytes.js';
 import { csumReplace16, fold16, inetChecksum, ipv4HeaderChecksum, sum16 } from './checksum.js';
 import { Reason, type ReasonCode } from './reason.js';
+import { WireView } from './view.js';
 
 export const IcmpField = {
   type: 0,
@@ -69,25 +70,12 @@ const IPV4_MIN_HEADER_LEN = 20;
 /** RFC 792: an error quotes the original IP header and the first 64 bits of its data. */
 export const ICMP_QUOTED_L4_LEN = 8;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view over an ICMP message at `buf[off, off+len)`, where `len` is the message length (IPv4 total
  * length minus IHL). `reset()` rebinds it without allocating; `checkLen()` must return `Reason.ok` before
  * the header accessors are used, and for an error `checkInner()` too before the `inner*` accessors are.
  */
-export class IcmpView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class IcmpView extends WireView {
   checkLen(): ReasonCode {
     return this.len < ICMP_HEADER_LEN ? Reason.icmpTruncated : Reason.ok;
   }

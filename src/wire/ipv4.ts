@@ -20,6 +20,7 @@ import { readIpv4, writeIpv4 } from './addr.js';
 import { read16, write16 } from './bytes.js';
 import { csumReplace16, csumReplace32, inetChecksum, ipv4HeaderChecksum } from './checksum.js';
 import { Reason, type ReasonCode } from './reason.js';
+import { WireView } from './view.js';
 
 export const Ipv4Field = {
   versionIhl: 0,
@@ -49,25 +50,12 @@ export const Ipv4Flag = {
   offsetMask: 0x1fff,
 } as const;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view over an IPv4 packet at `buf[off, off+len)`; `len` is what the frame holds and may include
  * Ethernet padding past `totalLength`. `reset()` rebinds it without allocating; `checkLen()` must return
  * `Reason.ok` before the other accessors are used.
  */
-export class Ipv4View {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class Ipv4View extends WireView {
   /** The kernel's ip_rcv_core checks, in its order; the header checksum is left to `verifyChecksum()`. */
   checkLen(): ReasonCode {
     if (this.len < IPV4_MIN_HEADER_LEN) return Reason.ipv4Truncated;

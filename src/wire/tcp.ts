@@ -24,6 +24,7 @@ import { IpProto } from '../constants.js';
 import { read16, read32, write16, write32 } from './bytes.js';
 import { csumReplace16, csumReplace32, fold16, l4Checksum, pseudoHeaderSum, sum16 } from './checksum.js';
 import { Reason, type ReasonCode } from './reason.js';
+import { WireView } from './view.js';
 
 export const TcpField = {
   srcPort: 0,
@@ -62,18 +63,7 @@ const EMPTY = new Uint8Array(0);
  * other accessors are used. Ports have no plain setters: a NAT rewrite must go through `setSrcPort`/
  * `setDstPort`, which keep the checksum right.
  */
-export class TcpView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class TcpView extends WireView {
   checkLen(): ReasonCode {
     if (this.len < TCP_HEADER_LEN) return Reason.tcpTruncated;
     const headerLen = this.headerLen;

@@ -14,6 +14,7 @@ import { IpProto } from '../constants.js';
 import { read16, write16 } from './bytes.js';
 import { csumReplace16, csumReplace32, fold16, l4Checksum, pseudoHeaderSum, sum16 } from './checksum.js';
 import { Reason, type ReasonCode } from './reason.js';
+import { WireView } from './view.js';
 
 export const UdpField = {
   srcPort: 0,
@@ -27,26 +28,13 @@ export const UDP_HEADER_LEN = 8;
 /** The checksum field value that means "no checksum" (RFC 768). */
 export const UDP_NO_CHECKSUM = 0;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A view over a UDP datagram at `buf[off, off+len)`, where `len` is the number of bytes available (the
  * IPv4 payload length). The datagram itself is `length` bytes, which `checkLen()` bounds by `len`; the
  * checksum covers exactly those bytes, so the checksum methods need no length argument. Ports have no
  * plain setters: a NAT rewrite must go through `setSrcPort`/`setDstPort`, which keep the checksum right.
  */
-export class UdpView {
-  buf: Uint8Array = EMPTY;
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class UdpView extends WireView {
   checkLen(): ReasonCode {
     if (this.len < UDP_HEADER_LEN) return Reason.udpTruncated;
     const length = this.length;
