@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { formatProblems, type HostReader, preflight } from '../../src/daemon/preflight.js';
+import { parseIpv4 } from '../../src/wire/addr.js';
+
+const vip = parseIpv4('192.168.1.231')!;
+const dip = parseIpv4('192.168.2.1')!;
+
+function host(files: Record<string, string>, kernel: { dev: string; addr: number; prefix: number }[] = []): HostReader {
+  return { readFile: (path) => files[path], kernelAddresses: () => kernel };
+}
+
+const healthy = {
+  '/sys/class/net/eth0/flags': '0x1003\n',
+  '/proc/sys/net/ipv4/conf/eth0/forwarding': '0\n',
+  '/proc/sys/net/ipv4/conf/eth0/rp_filter': '2\n',
+  '/sys/class/net/eth1/flags': '0x1003\n',
+  '/proc/sys/net/ipv4/conf/eth1/forwarding': '0\n',
+  '/proc/sys/net/ipv4/conf/eth1/rp_filter': '0\n',
+};
+const ifaces = [
+  { name: 'eth0', addresses: [{ addr: vip, prefix: 24 }] },
+  { name: 'eth1', addresses: [{ addr: dip, prefix: 24 }] },
+];
+
+describe('preflight', () => {
+  it('finds nothing wrong with a host prepared as DESIGN.md says', () => {
+    expect(preflight(ifaces, host(healthy, [{ dev: 'lo', addr: parseIpv4('127.0.0.1')!, prefix: 8 }]))).toEqual([]);
+  });
+
+  it('names each problem with the command that fixes it', () => {
+    const problems = preflight(
+      ifaces,
+      host(
+        {
+          ...healthy,
+          '/sys/class/net/eth1/flags': '0x1002\n',
+          '/proc/sys/net/ipv4/conf/eth0/forwarding': '1\n',
+          '/proc/sys/net/ipv4/conf/eth0/rp_filter': '1\n',
+        },
+        [{ dev: 'eth1', addr: dip, prefix: 24 }],
+      ),
+    );
+    expect(formatProblems(problems)).toBe(
+      [
+        'error: the kernel forwards IPv4 on eth0: it would route copies of the packets uvs forwards -- fix: sysctl -w net.ipv4.conf.eth0.forwarding=0 (net.ipv4.ip_forward=1 turns it on for every interface)',
+        'warning: strict rp_filter on eth0 can drop the asymmetric DR/TUN paths -- fix: sysctl -w net.ipv4.conf.eth0.rp_filter=2',
+        'error: interface eth1 is down -- fix: ip link set eth1 up',
+        'error: the kernel holds 192.168.2.1 on eth1, which uvs owns: the kernel would answer ARP and reset connections for it -- fix: ip addr del 192.168.2.1/24 dev eth1',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('reports a missing interface and skips its other checks', () => {
+    const problems = preflight([{ name: 'nope0', addresses: [] }], host({}));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ severity: 'error', message: expect.stringMatching(/nope0 does not exist/) });
+  });
+});
