@@ -1,21 +1,28 @@
 #!/usr/bin/env node
-// `uvsadm`: ipvsadm's command line over the uvs daemon's control socket.
-import { argv, exit, stdout } from 'node:process';
+// `uvsadm`: ipvsadm's command line over the uvs daemon's control socket. The daemon runs the command and
+// answers with what to print and the exit status; `--socket PATH` or UVS_SOCKET picks the socket.
+import { argv, env, exit, stderr, stdin, stdout } from 'node:process';
+import { runUvsadm } from '../control/client.js';
 
-const USAGE = `uvsadm - administer the uvs virtual server (ipvsadm-compatible)
+async function readAll(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
-Usage: uvsadm -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]
-       uvsadm -D -t|u service-address
-       uvsadm -C
-       uvsadm -R
-       uvsadm -S [-n]
-       uvsadm -a|e -t|u service-address -r server-address [-g|i|m] [-w weight] [-x upper] [-y lower]
-       uvsadm -d -t|u service-address -r server-address
-       uvsadm -L|l [options]
-       uvsadm -Z [-t|u service-address]
-       uvsadm --set tcp tcpfin udp
-       uvsadm -h
-`;
+/** Resolves once `text` is handed to the OS, so exit() cannot cut a long listing short on a pipe. */
+function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => (text === '' ? resolve() : stream.write(text, () => resolve())));
+}
 
-stdout.write(USAGE);
-exit(argv.length > 2 && !argv.includes('-h') && !argv.includes('--help') ? 2 : 0);
+runUvsadm(argv.slice(2), { socketEnv: env.UVS_SOCKET, readStdin: readAll }).then(
+  async (result) => {
+    await write(stdout, result.stdout);
+    await write(stderr, result.stderr);
+    exit(result.exitCode);
+  },
+  (err: unknown) => {
+    stderr.write(`uvsadm: ${err instanceof Error ? err.message : String(err)}\n`);
+    exit(2);
+  },
+);

@@ -1,0 +1,180 @@
+// The daemon's control socket: a Unix socket only root can open (mode 0600, created under a umask so it is
+// never reachable with wider permissions, even for an instant), answering uvsadm requests one at a time.
+//
+// The server knows nothing of IPVS: its owner passes the handler (the daemon plugs in executeCommand() with
+// its core) and, optionally, what to do after a successful rule change (persist the state file). That hook
+// runs before the response is sent, so when uvsadm returns the change is on disk.
+//
+// Requests are handled strictly in order, even from concurrent clients: each handler call sees the state the
+// previous one left, as with ipvsadm commands run one after another.
+
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { asRequest, type ControlRequest, type ControlResponse, MAX_REQUEST_BYTES } from './protocol.js';
+
+export type ControlHandler = (request: ControlRequest) => Promise<ControlResponse & { rulesChanged?: boolean }>;
+
+export interface ControlServerOptions {
+  readonly socketPath: string;
+  readonly handler: ControlHandler;
+  /** Runs after each request that changed the rules, before its response is sent (save the state file). */
+  readonly onRulesChanged?: () => void | Promise<void>;
+  /** Called with errors of the hook or the handler (logging); the client gets exit 2 with a message. */
+  readonly onError?: (err: unknown) => void;
+}
+
+export class ControlServerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlServerError';
+  }
+}
+
+/** True when something accepts connections on the socket at `path` (within `timeoutMs`). */
+export function isSocketLive(path: string, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(path);
+    const done = (live: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(live);
+    };
+    // A daemon too busy to accept within the timeout is still a daemon: treat it as live.
+    const timer = setTimeout(() => done(true), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Removes a stale socket left by a dead daemon; refuses a live one, or anything that is not a socket. */
+async function clearSocketPath(path: string): Promise<void> {
+  let stat: Awaited<ReturnType<typeof lstat>>;
+  try {
+    stat = await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!stat.isSocket()) {
+    throw new ControlServerError(`${path} exists and is not a socket; not replacing it`);
+  }
+  if (await isSocketLive(path)) {
+    throw new ControlServerError(`another uvs daemon is already listening on ${path}`);
+  }
+  await unlink(path);
+}
+
+export class ControlServer {
+  private queue: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly socketPath: string,
+    private readonly server: Server,
+    private readonly options: ControlServerOptions,
+  ) {}
+
+  /** Creates the socket (0600) and starts answering. */
+  static async start(options: ControlServerOptions): Promise<ControlServer> {
+    const path = options.socketPath;
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    await clearSocketPath(path);
+    const server = createServer({ allowHalfOpen: true });
+    const control = new ControlServer(path, server, options);
+    server.on('connection', (socket) => control.accept(socket));
+    // The socket file is created by listen(); the umask keeps it 0600 from its first instant, the chmod
+    // makes sure of it whatever the platform does with the umask for sockets.
+    const previous = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(previous);
+    }
+    await chmod(path, 0o600);
+    return control;
+  }
+
+  /** Stops accepting, waits for the request in progress, removes the socket file. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.queue;
+    await unlink(this.socketPath).catch(() => undefined);
+  }
+
+  private accept(socket: Socket): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let taken = false;
+    const take = (line: string | undefined) => {
+      if (taken) return;
+      taken = true;
+      socket.pause();
+      this.queue = this.queue.then(() => this.answer(socket, line)).catch((err) => this.options.onError?.(err));
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (taken) return;
+      const newline = chunk.indexOf(0x0a);
+      if (newline >= 0) {
+        chunks.push(chunk.subarray(0, newline));
+        take(Buffer.concat(chunks).toString('utf8'));
+        return;
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_REQUEST_BYTES) take(undefined);
+    });
+    socket.on('end', () => take(chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : ''));
+    socket.on('error', () => socket.destroy());
+  }
+
+  private async answer(socket: Socket, line: string | undefined): Promise<void> {
+    let response: ControlResponse;
+    if (line === undefined) {
+      response = { stdout: '', stderr: `uvs: request larger than ${MAX_REQUEST_BYTES} bytes refused\n`, exitCode: 2 };
+    } else {
+      let request: ControlRequest | undefined;
+      try {
+        request = asRequest(JSON.parse(line));
+      } catch {
+        request = undefined;
+      }
+      response =
+        request === undefined
+          ? { stdout: '', stderr: 'uvs: malformed control request\n', exitCode: 2 }
+          : await this.run(request);
+    }
+    if (socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      socket.end(`${JSON.stringify(response)}\n`, () => resolve());
+      socket.once('error', () => resolve());
+    });
+  }
+
+  private async run(request: ControlRequest): Promise<ControlResponse> {
+    try {
+      const result = await this.options.handler(request);
+      if (result.rulesChanged === true && this.options.onRulesChanged !== undefined) {
+        try {
+          await this.options.onRulesChanged();
+        } catch (err) {
+          this.options.onError?.(err);
+          return {
+            stdout: result.stdout,
+            stderr: `${result.stderr}uvs: the rules changed but the state file could not be saved: ${String(err)}\n`,
+            exitCode: 2,
+          };
+        }
+      }
+      return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
+    } catch (err) {
+      this.options.onError?.(err);
+      return { stdout: '', stderr: `uvs: internal error: ${String(err)}\n`, exitCode: 2 };
+    }
+  }
+}

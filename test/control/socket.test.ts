@@ -1,0 +1,146 @@
+// The control socket end to end in a temporary directory: uvsadm's client against a ControlServer running
+// executeCommand(), the socket's 0600 mode, stale and live sockets, a missing daemon, and the state-file hook.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runUvsadm, sendCommand } from '../../src/control/client.js';
+import { executeCommand } from '../../src/control/handler.js';
+import { ControlServer, ControlServerError } from '../../src/control/server.js';
+import { writeFileAtomic } from '../../src/control/state-file.js';
+import { formatRules } from '../../src/model/save-format.js';
+import { lines, makeLab, SEED_NAT } from './helpers.js';
+
+let dir: string;
+const servers: ControlServer[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'uvs-control-'));
+});
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function startDaemon(socketPath: string, stateFile?: string) {
+  const lab = makeLab();
+  const server = await ControlServer.start({
+    socketPath,
+    handler: ({ argv, stdin }) => executeCommand(lab.core, argv, stdin, lab.ctx),
+    onRulesChanged: stateFile ? () => writeFileAtomic(stateFile, formatRules(lab.core.rules.snapshot)) : undefined,
+  });
+  servers.push(server);
+  return { lab, server };
+}
+
+const env = (socket: string, stdin = '') => ({ socketEnv: socket, readStdin: async () => stdin });
+
+describe('control socket', () => {
+  it('runs the seed commands from uvsadm and lists them; the socket is 0600', async () => {
+    const socket = join(dir, 'run', 'uvs.sock');
+    await startDaemon(socket);
+    expect((await stat(socket)).mode & 0o777).toBe(0o600);
+    for (const line of SEED_NAT) {
+      expect(await runUvsadm(line.split(' ').slice(1), env(socket))).toEqual({ stdout: '', stderr: '', exitCode: 0 });
+    }
+    const listed = await runUvsadm(['-Ln'], env(socket));
+    expect(listed.exitCode).toBe(0);
+    expect(listed.stdout).toContain('TCP  192.168.1.231:80 rr\n');
+    // --socket wins over UVS_SOCKET; an error keeps its message and status.
+    const err = await runUvsadm(['--socket', socket, '-D', '-t', '10.0.0.1:80'], env('/nonexistent/uvs.sock'));
+    expect(err).toEqual({ stdout: '', stderr: 'No such service\n', exitCode: 255 });
+  });
+
+  it('-R sends stdin, and every successful change is saved to the state file before uvsadm returns', async () => {
+    const socket = join(dir, 'uvs.sock');
+    const state = join(dir, 'rules');
+    await startDaemon(socket, state);
+    const rules = lines('-A -t 192.168.1.231:80 -s rr', '-a -t 192.168.1.231:80 -r 192.168.1.200:80 -m -w 1');
+    expect(await runUvsadm(['-R'], env(socket, rules))).toEqual({ stdout: '', stderr: '', exitCode: 0 });
+    expect(await readFile(state, 'utf8')).toBe(rules);
+    // A failed change leaves the file as it was.
+    await runUvsadm(['-a', '-t', '192.168.1.231:80', '-r', '192.168.1.200:80', '-m'], env(socket));
+    expect(await readFile(state, 'utf8')).toBe(rules);
+    expect((await stat(state)).mode & 0o777).toBe(0o600);
+  });
+
+  it('answers concurrent clients one at a time, each seeing the previous change', async () => {
+    const socket = join(dir, 'uvs.sock');
+    const { lab } = await startDaemon(socket);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        sendCommand(socket, { argv: ['-A', '-t', `10.0.0.${i + 1}:80`], stdin: '' }),
+      ),
+    );
+    expect(results.every((r) => r.exitCode === 0)).toBe(true);
+    expect(lab.core.rules.snapshot.services).toHaveLength(20);
+  });
+
+  it('replaces a stale socket left by a killed daemon, but refuses a live one or a non-socket', async () => {
+    const socket = join(dir, 'uvs.sock');
+    // A process that listens and dies by SIGKILL leaves its socket file behind.
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(socket)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    await new Promise((resolve) => child.on('exit', resolve));
+    expect((await stat(socket)).isSocket()).toBe(true);
+    await startDaemon(socket);
+    expect((await runUvsadm(['-Ln'], env(socket))).exitCode).toBe(0);
+    await expect(startDaemon(socket)).rejects.toThrow(ControlServerError);
+    expect((await runUvsadm(['-Ln'], env(socket))).exitCode).toBe(0);
+
+    const file = join(dir, 'not-a-socket');
+    await writeFile(file, 'keep me');
+    await expect(startDaemon(file)).rejects.toThrow(/not a socket/);
+    expect(await readFile(file, 'utf8')).toBe('keep me');
+  });
+
+  it('with no daemon, uvsadm says so in one line with how to start one, exit 2, quickly', async () => {
+    const started = Date.now();
+    const r = await runUvsadm(['-Ln'], env(join(dir, 'absent.sock')));
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.split('\n')).toHaveLength(2);
+    expect(r.stderr).toMatch(
+      /^uvsadm: no uvs daemon is listening on .*absent\.sock; start it with `uvs daemon --config FILE`\n$/,
+    );
+    // Help needs no daemon.
+    const help = await runUvsadm(['-h'], env(join(dir, 'absent.sock')));
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain('Usage:');
+  });
+
+  it('a daemon that accepts but never answers times out instead of hanging', async () => {
+    const socket = join(dir, 'mute.sock');
+    const mute = createServer(() => undefined);
+    await new Promise<void>((resolve) => mute.listen(socket, resolve));
+    try {
+      const r = await runUvsadm(['-Ln'], { ...env(socket), send: { responseTimeoutMs: 200 } });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toMatch(/did not answer in time/);
+    } finally {
+      mute.close();
+    }
+  });
+
+  it('a malformed request gets exit 2 and a message, and the server keeps serving', async () => {
+    const socket = join(dir, 'uvs.sock');
+    await startDaemon(socket);
+    const { createConnection } = await import('node:net');
+    const answer = await new Promise<string>((resolve) => {
+      const c = createConnection(socket, () => c.write('{"argv": 5}\n'));
+      let text = '';
+      c.on('data', (d) => {
+        text += d.toString();
+      });
+      c.on('end', () => resolve(text));
+    });
+    expect(JSON.parse(answer)).toEqual({ stdout: '', stderr: 'uvs: malformed control request\n', exitCode: 2 });
+    expect((await runUvsadm(['-Ln'], env(socket))).exitCode).toBe(0);
+  });
+});
