@@ -1,0 +1,209 @@
+// `uvs daemon`: reads the director config and the rules, checks the host, opens the datapath interfaces and
+// runs frames through the datapath until SIGTERM. SIGHUP reloads the rules file without touching what did not
+// change (src/model/diff.ts), so established connections survive. uvsadm talks to it over the control socket.
+import { existsSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import pino, { type Logger } from 'pino';
+import { type DirectorConfig, loadConfig } from '../config/director.js';
+import { executeCommand } from '../control/handler.js';
+import { ControlServer } from '../control/server.js';
+import { writeFileAtomic } from '../control/state-file.js';
+import { StatsBook } from '../control/stats-book.js';
+import { Datapath } from '../datapath/datapath.js';
+import { AfPacketPort } from '../io/afpacket.js';
+import { FrameBatch } from '../io/batch.js';
+import { IpvsCore } from '../ipvs/core.js';
+import { EstimatorSet } from '../ipvs/estimator.js';
+import { diffRules, snapshotOf } from '../model/diff.js';
+import { RulesError } from '../model/errors.js';
+import { DEFAULT_TIMEOUTS, type NumberedCommand, type RulesSnapshot } from '../model/rules.js';
+import { formatRules, parseRules } from '../model/save-format.js';
+import { formatProblems, preflight } from './preflight.js';
+
+/** How often idle housekeeping runs: connection expiry, neighbour retries, rate estimation (ms). */
+const HOUSEKEEPING_MS = 250;
+/** Receive calls per readiness callback before yielding to the event loop (timers, control socket). */
+const MAX_DRAINS_PER_WAKE = 64;
+
+export class DaemonError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DaemonError';
+  }
+}
+
+export interface DaemonOptions {
+  configPath: string;
+  /** Overrides the config's `rules:`; also what SIGHUP reloads. */
+  rulesPath?: string;
+  logLevel?: string;
+}
+
+/** The text of the state file: ipvsadm-save -n, plus the timeouts when they are not the defaults. */
+export function stateText(snapshot: RulesSnapshot): string {
+  const t = snapshot.timeouts;
+  const d = DEFAULT_TIMEOUTS;
+  const timeouts =
+    t.tcp !== d.tcp || t.tcpFin !== d.tcpFin || t.udp !== d.udp ? `--set ${t.tcp} ${t.tcpFin} ${t.udp}\n` : '';
+  return formatRules(snapshot) + timeouts;
+}
+
+function readRules(path: string): NumberedCommand[] {
+  try {
+    return parseRules(readFileSync(path, 'utf8'));
+  } catch (err) {
+    if (err instanceof RulesError) throw new DaemonError(`${path}: ${err.message}`);
+    throw new DaemonError(`${path}: ${(err as Error).message}`);
+  }
+}
+
+export class Daemon {
+  readonly config: DirectorConfig;
+  readonly core: IpvsCore;
+  readonly log: Logger;
+  private datapath!: Datapath;
+  private ports: AfPacketPort[] = [];
+  private control: ControlServer | undefined;
+  private housekeeping: NodeJS.Timeout | undefined;
+  private readonly estimators: EstimatorSet;
+  private readonly statsBook: StatsBook;
+  private readonly rulesPath: string | null;
+  private readonly rx: FrameBatch;
+  private readonly tx: FrameBatch;
+  private stopping = false;
+
+  constructor(options: DaemonOptions) {
+    this.log = pino({ name: 'uvs', level: options.logLevel ?? 'info' }, pino.destination({ dest: 2, sync: true }));
+    this.config = loadConfig(options.configPath);
+    this.rulesPath = options.rulesPath ?? this.config.rules;
+    this.core = new IpvsCore({ connCapacity: this.config.conn.capacity, ticksPerSecond: 1000 });
+    this.estimators = new EstimatorSet(performance.now());
+    this.statsBook = new StatsBook(this.estimators);
+    this.rx = new FrameBatch(this.config.io.batch);
+    this.tx = new FrameBatch(this.config.io.batch * 2);
+  }
+
+  /** Checks the host, loads the rules, opens the interfaces and starts serving. Throws DaemonError on a problem. */
+  async start(): Promise<void> {
+    const problems = preflight(
+      this.config.interfaces.map((i) => ({
+        name: i.name,
+        addresses: i.addresses.map((a) => ({ addr: a.addr, prefix: a.prefixLen })),
+      })),
+    );
+    for (const p of problems) if (p.severity === 'warning') this.log.warn({ fix: p.fix }, p.message);
+    const errors = problems.filter((p) => p.severity === 'error');
+    if (errors.length > 0) throw new DaemonError(`the host is not ready for uvs:\n${formatProblems(errors)}`);
+
+    // Rules: the state file (what uvsadm left) wins over the config's initial rules.
+    const source = existsSync(this.config.state) ? this.config.state : this.rulesPath;
+    if (source !== null) {
+      try {
+        this.core.applyRules(readRules(source));
+      } catch (err) {
+        if (err instanceof RulesError) throw new DaemonError(`${source}: ${err.message}`);
+        throw err;
+      }
+      this.log.info({ rules: source, services: this.core.rules.snapshot.services.length }, 'rules loaded');
+    }
+
+    this.ports = this.config.interfaces.map((i) => AfPacketPort.open(i.name, { ring: this.config.io.rx === 'ring' }));
+    this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
+    const check = this.datapath.checkRules();
+    for (const w of check.warnings) this.log.warn(w);
+    if (check.errors.length > 0) {
+      this.closePorts();
+      throw new DaemonError(`the rules do not fit this director:\n${check.errors.join('\n')}`);
+    }
+
+    this.control = await ControlServer.start({
+      socketPath: this.config.control,
+      handler: async (request) =>
+        executeCommand(this.core, request.argv, request.stdin, { now: () => performance.now(), stats: this.statsBook }),
+      onRulesChanged: () => this.rulesChanged(),
+      onError: (err) => this.log.error({ err }, 'control request failed'),
+    });
+
+    this.tx.count = 0;
+    this.datapath.announce(this.tx);
+    this.flush(this.ports[0]!);
+    for (const port of this.ports) port.onReadable(() => this.drain(port), this.config.io.wake);
+    this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
+    this.log.info(
+      { interfaces: this.ports.map((p) => p.ifname), control: this.config.control, io: this.config.io },
+      'uvs daemon running',
+    );
+  }
+
+  private drain(port: AfPacketPort): void {
+    const rx = this.rx;
+    const tx = this.tx;
+    for (let k = 0; k < MAX_DRAINS_PER_WAKE; k++) {
+      const n = port.recv(rx);
+      if (n <= 0) return;
+      tx.count = 0;
+      this.datapath.processBatch(rx, tx, performance.now());
+      this.flush(port);
+    }
+  }
+
+  private flush(port: AfPacketPort): void {
+    if (this.tx.count === 0) return;
+    port.send(this.tx, this.tx.count);
+    this.tx.count = 0;
+  }
+
+  /** Idle-time work: expiry sweep, neighbour retries and queued packets, rate estimation. */
+  private tick(): void {
+    const now = performance.now();
+    // A quarter of the table per tick sweeps it whole every second.
+    this.core.sweep(now, Math.ceil(this.core.conns.capacity / 4));
+    this.rx.count = 0;
+    this.tx.count = 0;
+    this.datapath.processBatch(this.rx, this.tx, now);
+    this.flush(this.ports[0]!);
+    this.estimators.tick(now);
+  }
+
+  private async rulesChanged(): Promise<void> {
+    const snapshot = this.core.rules.snapshot;
+    for (const e of this.datapath.checkRules(snapshot).errors) this.log.warn(e);
+    await writeFileAtomic(this.config.state, stateText(snapshot));
+    this.log.info({ generation: snapshot.generation, state: this.config.state }, 'rules changed');
+  }
+
+  /** SIGHUP: applies the rules file as a diff against the running rules; on an error nothing changes. */
+  async reload(): Promise<void> {
+    if (this.rulesPath === null) {
+      this.log.warn('SIGHUP: no rules file to reload (give --rules or rules: in the config)');
+      return;
+    }
+    try {
+      const target = snapshotOf(readRules(this.rulesPath));
+      const commands = diffRules(this.core.rules.snapshot, target);
+      this.core.applyRules(commands.map((command) => ({ command })));
+      await this.rulesChanged();
+      this.log.info({ rules: this.rulesPath, changes: commands.length }, 'rules reloaded');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'SIGHUP reload refused; the running rules are unchanged');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    this.closePorts();
+    await this.control?.close();
+    this.log.info('uvs daemon stopped');
+    this.log.flush();
+  }
+
+  private closePorts(): void {
+    for (const port of this.ports) {
+      port.stopReadable();
+      port.close();
+    }
+    this.ports = [];
+  }
+}
