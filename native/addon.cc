@@ -4,6 +4,7 @@
 
 #include "checksum.h"
 #include "packet_io.h"
+#include "tun.h"
 
 namespace {
 
@@ -106,6 +107,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checksumBatch", Napi::Function::New(env, ChecksumBatch));
   exports.Set("completePartial", Napi::Function::New(env, CompletePartial));
   uvs::RegisterPacketIo(env, exports);
+  uvs::RegisterTun(env, exports);
   return exports;
 }
 

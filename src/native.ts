@@ -112,6 +112,32 @@ export interface NativeAddon {
   pollStart(fd: number, callback: (status: number) => void): PollHandle;
   /** Stops and closes the poll; safe to call twice and from inside the callback. */
   pollStop(handle: PollHandle): void;
+
+  /**
+   * Opens a non-persistent layer-3 TUN device (IFF_TUN | IFF_NO_PI, non-blocking) named `name`; returns its
+   * descriptor and the name the kernel gave it. Closing the descriptor removes the device. Throws an Error
+   * whose `code` is the errno name (EPERM without CAP_NET_ADMIN, ENOENT without /dev/net/tun, ...).
+   */
+  tunOpen(name: string): { fd: number; name: string };
+  /**
+   * Writes packets 0..count-1 (each a bare IPv4 packet at offset[i], length[i] in `bytes`) to the TUN device
+   * in one native call; returns how many were written, or a negative errno for unusable arguments.
+   * `result` receives [written, dropped, last errno]. Never throws.
+   */
+  tunWriteBatch(
+    fd: number,
+    bytes: Uint8Array,
+    offset: Uint32Array,
+    length: Uint32Array,
+    count: number,
+    result: Int32Array,
+  ): number;
+  tunClose(fd: number): void;
+  /**
+   * Opens a raw IPv4 socket for protocol 4 that queues nothing; while it is open, a kernel without the ipip
+   * module stops answering IPIP packets with ICMP "protocol unreachable". Close it with `tunClose`.
+   */
+  ipipSinkOpen(): number;
 }
 
 // dist/native.js and src/native.ts both sit one level below the package root.

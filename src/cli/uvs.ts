@@ -9,8 +9,11 @@ const USAGE = `uvs - Userspace Virtual Server (IPVS in user space)
 Usage: uvs <command> [options]
 
 Commands:
+  daemon             run the director: datapath, control socket (uvs daemon --config CFG)
   lab [nat|dr|tun]   run the seed tutorial's topology in network namespaces (npm start)
+  rs nat|dr|tun      set up this host as a real server (the seed's rs scripts); --undo reverts
   simulate           answer "where would this flow go?" from rules and events, sending nothing
+  replay             run a pcap through the datapath offline and write what it would send
   help               show this help
 
 The ipvsadm-compatible admin tool is \`uvsadm\`.
@@ -27,6 +30,15 @@ async function main(args: string[]): Promise<number> {
       return 0;
     case 'simulate':
       return simulateMain(rest, stdout, stderr);
+    case 'replay':
+      return (await import('./replay.js')).replayMain(rest, stdout, stderr);
+    // Loaded on demand: `uvs rs` runs on real servers and needs none of the lab's dependencies.
+    case 'rs':
+      return (await import('../rs/main.js')).rsMain(rest, stdout, stderr);
+    case 'daemon':
+      return (await import('./daemon.js')).daemonMain(rest, stderr);
+    case 'lab':
+      return (await import('../lab/run.js')).labMain(rest, stdout, stderr);
     default:
       stderr.write(`uvs: unknown command '${command}'\n${USAGE}`);
       return 2;

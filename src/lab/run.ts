@@ -1,0 +1,280 @@
+// `uvs lab [nat|dr|tun] [-n N] [--keep]`: the seed tutorial's experiment in one command. It builds the
+// topology in network namespaces, sets up the real servers with `uvs rs`, starts web01 and web02, starts the
+// uvs director, makes N HTTP requests from the client to the VIP, prints each reply and the director's
+// `-Ln` and `--stats` tables, and tears everything down (also on failure, SIGINT and SIGTERM).
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hasNetAdmin } from '../rs/system.js';
+import { NsChild, nsRun } from './netns.js';
+import { buildTopology, LAB_MODES, type LabMode, type LabTopology } from './topology.js';
+
+export const LAB_USAGE = `Usage: uvs lab [nat|dr|tun] [-n N] [--timeout-ms MS] [--keep]
+
+Builds the seed tutorial's LVS topology (client, director, web01, web02) in network namespaces, runs N HTTP
+requests from the client to the VIP (default 6, mode nat), prints the replies and the director's tables,
+and removes everything. --keep leaves it up and prints the command that removes it.
+`;
+
+/** Bounds on the traffic: the lab must end even when the director forwards nothing. */
+const MAX_REQUESTS = 1000;
+const DEFAULT_REQUESTS = 6;
+const DEFAULT_REQUEST_TIMEOUT_MS = 2_000;
+/** How long a child may take to say it is ready. */
+const READY_TIMEOUT_MS = 10_000;
+/** Web servers and decapsulators stop by themselves after this, even if the lab is killed with SIGKILL. */
+const CHILD_LIFETIME_S = 3_600;
+
+export interface LabOptions {
+  requests: number;
+  requestTimeoutMs: number;
+  keep: boolean;
+  /** The compiled JS directory (dist/) holding cli/uvs.js and lab/*.js; default: the one this file is in. */
+  distDir?: string;
+  out: (line: string) => void;
+}
+
+/** The running uvs director, as the lab needs it. */
+export interface Director {
+  stop(): Promise<void>;
+}
+
+/** How long the director may take to open its interfaces and its control socket. */
+const DIRECTOR_READY_TIMEOUT_MS = 15_000;
+
+/**
+ * Starts `uvs daemon --config topology.configPath` in the director namespace and waits until its control
+ * socket answers; if it exits first, its own error message (preflight, config, rules) is the lab's error.
+ */
+export async function startDirector(topology: LabTopology, distDir: string, children: NsChild[]): Promise<Director> {
+  const child = new NsChild(
+    topology.director.ns,
+    [process.execPath, join(distDir, 'cli', 'uvs.js'), 'daemon', '--config', topology.configPath],
+    CHILD_LIFETIME_S * 1000,
+  );
+  children.push(child);
+  let exited = false;
+  void child.done.then(() => {
+    exited = true;
+  });
+  const deadline = Date.now() + DIRECTOR_READY_TIMEOUT_MS;
+  for (;;) {
+    if (exited) throw new Error(`the uvs daemon exited at start:\n${child.stderr.trim()}`);
+    if (socketExists(topology.controlSocket)) break;
+    if (Date.now() > deadline) throw new Error(`the uvs daemon did not open ${topology.controlSocket} in time`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { stop: () => child.stop() };
+}
+
+/** The lab directory is new for each run, so the socket file appears exactly when the daemon listens. */
+function socketExists(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+function defaultDistDir(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+/** Runs `node <distDir>/cli/<tool>.js ARGS` inside the director namespace and returns its output. */
+function directorTool(topology: LabTopology, distDir: string, tool: string, args: string[]): string {
+  return nsRun(topology.director.ns, 'env', [
+    `UVS_SOCKET=${topology.controlSocket}`,
+    process.execPath,
+    join(distDir, 'cli', `${tool}.js`),
+    ...args,
+  ]);
+}
+
+/** The per-mode real-server setup, run inside each server's namespace. */
+async function setUpRealServers(
+  topology: LabTopology,
+  distDir: string,
+  children: NsChild[],
+  out: (line: string) => void,
+): Promise<void> {
+  const uvs = join(distDir, 'cli', 'uvs.js');
+  const stateDir = join(topology.dir, 'rs');
+  for (const s of topology.servers) {
+    if (topology.mode === 'tun') {
+      const child = new NsChild(
+        s.ns,
+        [process.execPath, uvs, 'rs', 'tun', '--vip', topology.vip, '--dev', s.dev, '--state-dir', stateDir],
+        CHILD_LIFETIME_S * 1000,
+      );
+      children.push(child);
+      await child.waitForLine((l) => l.includes('decapsulating'), READY_TIMEOUT_MS);
+      out(`${s.name}: uvs rs tun --vip ${topology.vip} (user-space IPIP decapsulator running)`);
+    } else {
+      const args = topology.mode === 'nat' ? ['rs', 'nat', '--dip', topology.dip] : ['rs', 'dr', '--vip', topology.vip];
+      nsRun(s.ns, process.execPath, [uvs, ...args, '--state-dir', stateDir]);
+      out(`${s.name}: uvs ${args.join(' ')}`);
+    }
+  }
+}
+
+async function startWebServers(
+  topology: LabTopology,
+  distDir: string,
+  children: NsChild[],
+  out: (line: string) => void,
+): Promise<void> {
+  const script = join(distDir, 'lab', 'webserver.js');
+  for (const s of topology.servers) {
+    const child = new NsChild(
+      s.ns,
+      [
+        process.execPath,
+        script,
+        '--name',
+        s.name,
+        '--port',
+        String(topology.port),
+        '--max-seconds',
+        String(CHILD_LIFETIME_S),
+      ],
+      CHILD_LIFETIME_S * 1000,
+    );
+    children.push(child);
+    await child.waitForLine((l) => l.includes('"event":"ready"'), READY_TIMEOUT_MS);
+    out(`${s.name}: HTTP server answering "${s.name}" on 0.0.0.0:${topology.port}`);
+  }
+}
+
+/** The client's N requests, each reply printed as it comes; resolves with how many succeeded. */
+async function runRequests(topology: LabTopology, distDir: string, options: LabOptions): Promise<number> {
+  const url = `http://${topology.vip}:${topology.port}/`;
+  options.out(`client ${topology.client.cip}: ${options.requests} requests to ${url}`);
+  const child = new NsChild(
+    topology.client.ns,
+    [
+      process.execPath,
+      join(distDir, 'lab', 'http-client.js'),
+      '--url',
+      url,
+      '--count',
+      String(options.requests),
+      '--timeout-ms',
+      String(options.requestTimeoutMs),
+    ],
+    options.requests * (options.requestTimeoutMs + 500) + READY_TIMEOUT_MS,
+  );
+  let ok = 0;
+  child.onLine((line) => {
+    let event: { event?: string; i?: number; body?: string; ms?: number; error?: string };
+    try {
+      event = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (event.event === 'reply') {
+      ok++;
+      options.out(`  ${event.i}: ${event.body} (${event.ms} ms)`);
+    } else if (event.event === 'error') {
+      options.out(`  ${event.i}: no reply: ${event.error}`);
+    }
+  });
+  await child.done;
+  if (child.timedOut) options.out('  the client was stopped: it ran past its time limit');
+  return ok;
+}
+
+export async function runLab(mode: LabMode, options: LabOptions): Promise<number> {
+  const out = options.out;
+  const distDir = options.distDir ?? defaultDistDir();
+  const children: NsChild[] = [];
+  let topology: LabTopology | undefined;
+  let director: Director | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    for (const c of children) c.kill();
+    topology?.teardown();
+    out(`uvs lab: stopped by ${signal}; namespaces removed`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    topology = buildTopology(mode, { log: out });
+    for (const note of topology.notes) out(`note: ${note}`);
+    await setUpRealServers(topology, distDir, children, out);
+    await startWebServers(topology, distDir, children, out);
+    out(`director: starting uvs with ${topology.configPath}`);
+    director = await startDirector(topology, distDir, children);
+    const ok = await runRequests(topology, distDir, options);
+    out(`${ok} of ${options.requests} requests answered`);
+    out('uvsadm -Ln');
+    out(directorTool(topology, distDir, 'uvsadm', ['-Ln']).trimEnd());
+    out('uvsadm -Ln --stats');
+    out(directorTool(topology, distDir, 'uvsadm', ['-Ln', '--stats']).trimEnd());
+    return ok === options.requests ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (options.keep && topology) {
+      topology.keep();
+      for (const c of children) c.proc.unref();
+      out(`kept; remove it with: ${topology.removeCommand()}`);
+    } else {
+      await director?.stop();
+      await Promise.all(children.map((c) => c.stop()));
+      topology?.teardown();
+      if (topology) out('torn down: every lab namespace removed');
+    }
+  }
+}
+
+export async function labMain(args: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  let parsed: { values: { n?: string; 'timeout-ms'?: string; keep?: boolean; help?: boolean }; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        n: { type: 'string', short: 'n' },
+        'timeout-ms': { type: 'string' },
+        keep: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    err.write(`uvs lab: ${(e as Error).message}\n${LAB_USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    out.write(LAB_USAGE);
+    return 0;
+  }
+  const mode = (positionals[0] ?? 'nat') as LabMode;
+  if (!LAB_MODES.includes(mode) || positionals.length > 1) {
+    err.write(`uvs lab: unknown mode '${positionals.join(' ')}'\n${LAB_USAGE}`);
+    return 2;
+  }
+  const requests = values.n === undefined ? DEFAULT_REQUESTS : Number(values.n);
+  if (!Number.isInteger(requests) || requests < 1 || requests > MAX_REQUESTS) {
+    err.write(`uvs lab: -n must be a whole number from 1 to ${MAX_REQUESTS}\n`);
+    return 2;
+  }
+  const requestTimeoutMs =
+    values['timeout-ms'] === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : Number(values['timeout-ms']);
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1 || requestTimeoutMs > 60_000) {
+    err.write('uvs lab: --timeout-ms must be a whole number of milliseconds from 1 to 60000\n');
+    return 2;
+  }
+  if (!hasNetAdmin()) {
+    err.write('uvs lab: building network namespaces needs root or CAP_NET_ADMIN; run it with sudo\n');
+    return 1;
+  }
+  return runLab(mode, {
+    requests,
+    requestTimeoutMs,
+    keep: values.keep ?? false,
+    out: (line) => out.write(`${line}\n`),
+  });
+}
