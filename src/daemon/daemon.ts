@@ -106,6 +106,9 @@ export class Daemon {
       }
       this.log.info({ rules: source, services: this.core.rules.snapshot.services.length }, 'rules loaded');
     }
+    // Estimators start with their services and destinations, as ip_vs_start_estimator() does, so that
+    // --stats counts from creation.
+    this.statsBook.sync(this.core.rules.snapshot);
 
     this.ports = this.config.interfaces.map((i) => AfPacketPort.open(i.name, { ring: this.config.io.rx === 'ring' }));
     this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
@@ -167,6 +170,7 @@ export class Daemon {
 
   private async rulesChanged(): Promise<void> {
     const snapshot = this.core.rules.snapshot;
+    this.statsBook.sync(snapshot);
     for (const e of this.datapath.checkRules(snapshot).errors) this.log.warn(e);
     await writeFileAtomic(this.config.state, stateText(snapshot));
     this.log.info({ generation: snapshot.generation, state: this.config.state }, 'rules changed');

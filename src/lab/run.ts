@@ -40,6 +40,8 @@ export interface Director {
   stop(): Promise<void>;
 }
 
+/** One estimator period (2 s) and a little: see runLab. */
+const STATS_REFRESH_MS = 2_200;
 /** How long the director may take to open its interfaces and its control socket. */
 const DIRECTOR_READY_TIMEOUT_MS = 15_000;
 
@@ -207,6 +209,9 @@ export async function runLab(mode: LabMode, options: LabOptions): Promise<number
     director = await startDirector(topology, distDir, children);
     const ok = await runRequests(topology, distDir, options);
     out(`${ok} of ${options.requests} requests answered`);
+    // IPVS refreshes the counters -L --stats shows when its estimator runs, every 2 s (ip_vs_est.c); wait
+    // for one run so the table shows this lab's traffic.
+    await new Promise((resolve) => setTimeout(resolve, STATS_REFRESH_MS));
     out('uvsadm -Ln');
     out(directorTool(topology, distDir, 'uvsadm', ['-Ln']).trimEnd());
     out('uvsadm -Ln --stats');
