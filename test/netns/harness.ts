@@ -278,6 +278,8 @@ export function compileForChildren(): string {
   );
   if (!existsSync(join(dist, 'io', 'afpacket.js'))) throw new Error(`harness: compiling src/ into ${dist} failed`);
   symlinkSync(join(repoRoot, 'build'), join(out, 'build'));
+  // The compiled tree imports its dependencies (yaml, pino) by package name.
+  symlinkSync(join(repoRoot, 'node_modules'), join(out, 'node_modules'));
   process.on('exit', () => rmSync(out, { recursive: true, force: true }));
   compiled = dist;
   return dist;
