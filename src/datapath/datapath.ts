@@ -1,0 +1,995 @@
+// The datapath: turns a batch of received frames into the frames to send, the way the kernel's IPVS and the
+// bits of the IP stack it leans on would (ip_vs_core.c, ip_vs_xmit.c, arp.c, icmp.c). Pure logic over
+// FrameBatch in and FrameBatch out, so the live engine, `uvs replay` and the tests drive the same code.
+//
+// Per frame, a straight line of stages, each returning a Verdict (or CONTINUE):
+//   1. I/O flags and ingress interface; Ethernet (untagged, to our MAC or broadcast).
+//   2. ARP: answer requests for addresses owned on that link, learn the sender's MAC.
+//   3. IPv4: validate (wire views), trim Ethernet padding, refuse fragments (IPVS runs after defrag; uvs
+//      does not reassemble, so fragments are dropped and counted).
+//   4. ICMP: echo requests to owned addresses are answered; errors quoting a tracked connection are
+//      forwarded with ip_vs_nat_icmp's rewriting for NAT, unchanged through the connection's transmitter
+//      for DR/TUN.
+//   5. TCP/UDP: connection lookup client->VIP (in) and, for NAT replies, RIP->client (out); on a miss,
+//      classify the service and schedule (TCP only on SYN without RST, UDP on any packet); no destination
+//      -> ICMP port unreachable (ip_vs_leave). Then the state transition and the transmit function of the
+//      connection's forwarding method (kept per connection in the table's `fwd`): xmitNat, xmitDr, xmitTun.
+//   6. Route, TTL, MTU, then the neighbour: the MAC is filled in, or the frame waits while ARP resolves it.
+//
+// uvs is not a router: a packet that is not for a virtual service, not for an owned address and not a NAT
+// reply of a tracked connection is dropped (Drop.notRouted).
+//
+// Every frame is first copied from its rx slot into the next tx slot (headroom kept, so TUN can prepend its
+// outer header in place) and rewritten there; rx and tx must be different batches. Nothing here allocates
+// per packet: views are rebound with reset(), results are numbers and fields, and tracing builds its record
+// only while something subscribes to TRACE_CHANNEL.
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { DirectorConfig } from '../config/director.js';
+import { NO_ENTRY } from '../conn/table.js';
+import { TcpDir, TcpFlag, tcpStateNames } from '../conn/tcp-state.js';
+import { EtherType, IpProto } from '../constants.js';
+import { type FrameBatch, FrameFlag, PacketType, SLOT_SIZE } from '../io/batch.js';
+import { type IpvsCore, Schedule } from '../ipvs/core.js';
+import { Fwd, fwdNames } from '../ipvs/dest.js';
+import type { RulesSnapshot, Service } from '../model/rules.js';
+import { describeService } from '../model/rules.js';
+import { BROADCAST_MAC, ipv4ToString, macToString, writeIpv4, writeMac } from '../wire/addr.js';
+import { ArpOp, type ArpRepr, ArpView, emitArp, emitGratuitousArp } from '../wire/arp.js';
+import { write16 } from '../wire/bytes.js';
+import { ipv4HeaderChecksum } from '../wire/checksum.js';
+import { ETH_HEADER_LEN, type EthernetRepr, EthernetView, emitEthernet } from '../wire/ethernet.js';
+import { type FrameRepr, parseFrame } from '../wire/frame.js';
+import { emitEchoReplyInPlace, emitIcmpError, IcmpType, IcmpUnreachableCode, IcmpView } from '../wire/icmp.js';
+import { encapIpip, IPIP_HEADER_LEN, type IpipOuter } from '../wire/ipip.js';
+import { Ipv4Field, Ipv4View } from '../wire/ipv4.js';
+import { Reason } from '../wire/reason.js';
+import { TcpView } from '../wire/tcp.js';
+import { UdpView } from '../wire/udp.js';
+import { FrameCopier } from './copy.js';
+import { MAX_PROBES, NeighbourTable, NeighState, NO_NEIGH, RETRY_SECONDS } from './neighbours.js';
+import { DROP_COUNT, Drop, dropNames, Verdict, type VerdictCode, verdictNames } from './reasons.js';
+
+/** node:diagnostics_channel name of the per-packet trace; see PacketTrace. */
+export const TRACE_CHANNEL = 'uvs:datapath:packet';
+const traceChannel = diagnosticsChannel.channel(TRACE_CHANNEL);
+
+/** A stage that did not decide yet. */
+const CONTINUE = -1;
+/** conn_reuse_mode default: a SYN hitting a TIME_WAIT/CLOSE entry is scheduled anew. */
+const CONN_REUSE_MODE = 1;
+/** sysctl ip_default_ttl, used for the packets uvs makes itself (echo replies, ICMP errors). */
+const OWN_TTL = 64;
+/** icmp_send(): TOS of an ICMP error is IPTOS_PREC_INTERNETCONTROL. */
+const ICMP_ERROR_TOS = 0xc0;
+/** RFC 791: the smallest MTU; IPVS drops tunnel packets when the inner MTU would go below it. */
+const MIN_MTU = 68;
+const ARP_FRAME_LEN = ETH_HEADER_LEN + 28;
+/** How often resolution retries and releases run, in seconds. */
+const NEIGH_TICK_SECONDS = 0.1;
+
+export interface DatapathOptions {
+  /** ifindex of each configured interface, in the configuration's order (default 1, 2, ...). */
+  ifindexes?: readonly number[];
+  /** Neighbour entries (default 1024). */
+  neighbourCapacity?: number;
+  /** Packets that may wait for ARP resolution, over all next hops (default 256). */
+  queueCapacity?: number;
+}
+
+/** Counters besides the drops. */
+export class DatapathCounters {
+  rx = 0;
+  tx = 0;
+  /** Client -> real server (any mode). */
+  forwardedIn = 0;
+  /** NAT replies real server -> client. */
+  forwardedOut = 0;
+  arpReplies = 0;
+  arpRequests = 0;
+  arpLearned = 0;
+  echoReplies = 0;
+  icmpErrorsSent = 0;
+  /** Packets put on hold for ARP resolution, and released from hold. */
+  queued = 0;
+  released = 0;
+  /** Forwarded without a connection entry (table full, or one-packet scheduling). */
+  untracked = 0;
+}
+
+/** The addresses of a frame, as the trace shows them. */
+export interface FrameSummary {
+  kind: string;
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  /** TUN: the outer header's addresses. */
+  outerSrc?: string;
+  outerDst?: string;
+  srcMac: string;
+  dstMac: string;
+}
+
+/** What TRACE_CHANNEL publishes for every received frame, enough for `uvs trace` to tell its story. */
+export interface PacketTrace {
+  now: number;
+  ingress: string;
+  verdict: string;
+  /** Drop reason name, or null. */
+  reason: string | null;
+  input: FrameSummary | null;
+  /** The frame sent for this packet (forwarded, an answer, or the ARP request it waits on), or null. */
+  output: FrameSummary | null;
+  egress: string | null;
+  service: string | null;
+  scheduler: string | null;
+  conn: 'new' | 'known' | 'untracked' | null;
+  fwd: string | null;
+  stateBefore: string | null;
+  stateAfter: string | null;
+}
+
+const ConnKind = { none: 0, new: 1, known: 2, untracked: 3 } as const;
+
+export class Datapath {
+  readonly config: DirectorConfig;
+  readonly core: IpvsCore;
+  /** Drops by reason (index: wire Reason, then Drop); names in `dropNames`. */
+  readonly drops = new Float64Array(DROP_COUNT);
+  readonly counters = new DatapathCounters();
+  readonly neigh: NeighbourTable;
+  /** Why the last frame was dropped (Reason.ok when it was not). */
+  lastReason = 0;
+
+  private readonly ifCount: number;
+  private readonly ifMac: Float64Array;
+  private readonly ifMtu: Uint32Array;
+  private readonly ifIndex: Uint32Array;
+  private readonly ifNames: readonly string[];
+  /**
+   * Owned address -> position of its interface. Keyed by `addr | 0`: a signed 32-bit key is a small integer
+   * to V8, while an unsigned address above 2^31 would be boxed into a heap number on every lookup.
+   */
+  private readonly owned = new Map<number, number>();
+  // Routes, connected ones included, longest prefix first.
+  private readonly rtNetwork: Uint32Array;
+  private readonly rtMask: Uint32Array;
+  private readonly rtIf: Uint8Array;
+  private readonly rtGateway: Uint32Array;
+  private readonly rtSrc: Uint32Array;
+  private readonly rtCount: number;
+  /** Result of route(): egress interface position, next hop, preferred source. */
+  private outIf = 0;
+  private outHop = 0;
+  private outSrc = 0;
+
+  private readonly eth = new EthernetView();
+  private readonly ip = new Ipv4View();
+  private readonly tcp = new TcpView();
+  private readonly udp = new UdpView();
+  private readonly icmp = new IcmpView();
+  private readonly arp = new ArpView();
+  private readonly outer: IpipOuter = { src: 0, dst: 0, ttl: 0, tos: 0, df: false, id: 0 };
+  private readonly ethRepr: EthernetRepr = { dst: 0, src: 0, etherType: EtherType.arp };
+  private readonly arpRepr: ArpRepr = { op: ArpOp.request, senderMac: 0, senderIp: 0, targetMac: 0, targetIp: 0 };
+  private ipId = 0;
+  private readonly copier = new FrameCopier();
+  private nextTick = Number.NEGATIVE_INFINITY;
+  private readonly tickInterval: number;
+  private readonly retryInterval: number;
+  /** Slot j of tx holds a frame to send. */
+  private emitted = false;
+  /** A neighbour whose waiting packets the last ARP made sendable. */
+  private releaseSlot = NO_NEIGH;
+
+  // Per-packet scratch for the trace; plain field writes, read only when tracing.
+  private trService: Service | null = null;
+  private trConn: number = ConnKind.none;
+  private trFwd = -1;
+  private trStateBefore = -1;
+  private trSlot = NO_ENTRY;
+  private trProto = 0;
+
+  constructor(config: DirectorConfig, core: IpvsCore, options: DatapathOptions = {}) {
+    this.config = config;
+    this.core = core;
+    const n = config.interfaces.length;
+    if (n === 0 || n > 255) throw new RangeError('a datapath needs 1..255 interfaces');
+    this.ifCount = n;
+    this.ifMac = new Float64Array(n);
+    this.ifMtu = new Uint32Array(n);
+    this.ifIndex = new Uint32Array(n);
+    this.ifNames = config.interfaces.map((f) => f.name);
+    const ifindexes = options.ifindexes ?? config.interfaces.map((_, i) => i + 1);
+    if (ifindexes.length !== n) throw new RangeError(`${n} interfaces but ${ifindexes.length} ifindexes`);
+    config.interfaces.forEach((iface, i) => {
+      this.ifMac[i] = iface.mac;
+      this.ifMtu[i] = iface.mtu;
+      this.ifIndex[i] = ifindexes[i]!;
+      for (const a of iface.addresses) this.owned.set(a.addr | 0, i);
+    });
+
+    // Connected routes (not for /32 addresses, which put nothing else on the link), then the configured
+    // ones, each through the connected route of its gateway; sorted longest prefix first, connected first
+    // on ties, as the kernel's FIB prefers them at equal length by metric.
+    const routes: { network: number; mask: number; len: number; ifPos: number; gw: number; src: number }[] = [];
+    config.interfaces.forEach((iface, i) => {
+      for (const a of iface.addresses) {
+        if (a.prefixLen === 32) continue;
+        if (routes.some((r) => r.network === a.network && r.len === a.prefixLen)) continue;
+        routes.push({ network: a.network, mask: a.mask, len: a.prefixLen, ifPos: i, gw: 0, src: a.addr });
+      }
+    });
+    const connected = routes.slice();
+    for (const r of config.routes) {
+      const via = connected.find((c) => (r.via & c.mask) >>> 0 === c.network);
+      if (via === undefined) throw new RangeError(`gateway ${ipv4ToString(r.via)} is on no connected network`);
+      routes.push({ network: r.network, mask: r.mask, len: r.prefixLen, ifPos: via.ifPos, gw: r.via, src: via.src });
+    }
+    routes.sort((a, b) => b.len - a.len || (a.gw === 0 ? 0 : 1) - (b.gw === 0 ? 0 : 1));
+    this.rtCount = routes.length;
+    this.rtNetwork = Uint32Array.from(routes, (r) => r.network);
+    this.rtMask = Uint32Array.from(routes, (r) => r.mask);
+    this.rtIf = Uint8Array.from(routes, (r) => r.ifPos);
+    this.rtGateway = Uint32Array.from(routes, (r) => r.gw);
+    this.rtSrc = Uint32Array.from(routes, (r) => r.src);
+
+    const tps = core.ticksPerSecond;
+    this.tickInterval = NEIGH_TICK_SECONDS * tps;
+    this.retryInterval = RETRY_SECONDS * tps;
+    this.neigh = new NeighbourTable(options.neighbourCapacity ?? 1024, options.queueCapacity ?? 256, tps);
+    for (const s of config.neighbours) {
+      if (!this.route(s.ip) || this.outHop !== s.ip) {
+        throw new RangeError(`static neighbour ${ipv4ToString(s.ip)} is on no connected network`);
+      }
+      this.neigh.addStatic(s.ip, s.mac, this.outIf);
+    }
+  }
+
+  /** Interface name of an ifindex, or undefined. */
+  interfaceName(ifindex: number): string | undefined {
+    const pos = this.ifPosOf(ifindex);
+    return pos < 0 ? undefined : this.ifNames[pos];
+  }
+
+  /** Drop counts by name, non-zero ones only. */
+  dropSummary(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let r = 0; r < DROP_COUNT; r++) if (this.drops[r]! > 0) out[dropNames[r]!] = this.drops[r]!;
+    return out;
+  }
+
+  /**
+   * Problems with the rules for this director. Errors: a DR destination off every link (DR sends to the RIP's
+   * own MAC, so it must be on-link; the kernel routes with FLOWI_FLAG_KNOWN_NH). Warnings: a VIP no interface
+   * owns (nobody will ARP for it) and Local destinations (uvs has no local stack). Callers refuse rules with
+   * errors; the datapath still counts Drop.drOffLink per packet if such rules get in.
+   */
+  checkRules(snapshot: RulesSnapshot = this.core.rules.snapshot): { errors: string[]; warnings: string[] } {
+    const errors: string[] = [];
+    const warnings: string[] = [];
+    for (const svc of snapshot.services) {
+      if (!this.owned.has(svc.addr | 0)) {
+        warnings.push(`${describeService(svc)}: VIP ${ipv4ToString(svc.addr)} is not among the interfaces' addresses`);
+      }
+      for (const d of svc.dests) {
+        const where = `${describeService(svc)} -> ${ipv4ToString(d.addr)}:${d.port}`;
+        if (d.fwd === Fwd.route && (!this.route(d.addr) || this.outHop !== d.addr)) {
+          errors.push(`${where}: DR (-g) needs the real server on one of the director's links; it is not`);
+        } else if (d.fwd === Fwd.local) {
+          warnings.push(`${where}: Local forwarding is not supported; its packets will be dropped`);
+        } else if (!this.route(d.addr)) {
+          errors.push(`${where}: no route to the real server`);
+        }
+      }
+    }
+    return { errors, warnings };
+  }
+
+  /** Gratuitous ARP for every owned address (sent by the daemon at start); returns tx.count. */
+  announce(tx: FrameBatch): number {
+    for (let i = 0; i < this.ifCount; i++) {
+      for (const a of this.config.interfaces[i]!.addresses) {
+        const j = tx.count;
+        if (j >= tx.capacity) return j;
+        const off = tx.slotBase(j) + tx.headroom;
+        this.ethRepr.dst = BROADCAST_MAC;
+        this.ethRepr.src = this.ifMac[i]!;
+        this.ethRepr.etherType = EtherType.arp;
+        emitGratuitousArp(tx.bytes, emitEthernet(this.ethRepr, tx.bytes, off), this.ifMac[i]!, a.addr);
+        this.setTxFrame(tx, j, off, ARP_FRAME_LEN, i);
+        tx.count = j + 1;
+        this.counters.tx++;
+      }
+    }
+    return tx.count;
+  }
+
+  /**
+   * Runs every frame of `rx` through the pipeline, appending what is to be sent to `tx` (egressIfindex set).
+   * `now` is in the core's ticks (milliseconds by default). Returns tx.count.
+   */
+  processBatch(rx: FrameBatch, tx: FrameBatch, now: number): number {
+    if (now >= this.nextTick) this.tick(tx, now);
+    const n = rx.count;
+    for (let i = 0; i < n; i++) this.processFrame(rx, i, tx, now);
+    return tx.count;
+  }
+
+  /** One frame; returns its Verdict (`lastReason` says why when it is a drop). */
+  processFrame(rx: FrameBatch, i: number, tx: FrameBatch, now: number): VerdictCode {
+    this.counters.rx++;
+    this.lastReason = Reason.ok;
+    this.emitted = false;
+    this.releaseSlot = NO_NEIGH;
+    this.trService = null;
+    this.trConn = ConnKind.none;
+    this.trFwd = -1;
+    this.trStateBefore = -1;
+    this.trSlot = NO_ENTRY;
+    const tracing = traceChannel.hasSubscribers;
+    const input = tracing ? rx.bytes.slice(rx.offset[i]!, rx.offset[i]! + rx.length[i]!) : null;
+    const j = tx.count;
+    let verdict: VerdictCode;
+    const flags = rx.flags[i]!;
+    const ifPos = this.ifPosOf(rx.ifindex[i]!);
+    if (j >= tx.capacity) verdict = this.drop(Drop.txFull);
+    else if (rx.pktType[i] === PacketType.outgoing) verdict = this.drop(Drop.outgoing);
+    else if (flags & FrameFlag.truncated) verdict = this.drop(Drop.frameTruncated);
+    else if (flags & FrameFlag.csumUnfixable) verdict = this.drop(Drop.csumUnfixable);
+    else if (ifPos < 0) verdict = this.drop(Drop.unknownIngress);
+    else {
+      const off = tx.slotBase(j) + tx.headroom;
+      const src = rx.offset[i]!;
+      const len = rx.length[i]!;
+      this.copier.copy(rx.bytes, src, tx.bytes, off, len);
+      tx.offset[j] = off;
+      tx.length[j] = len;
+      tx.ifindex[j] = rx.ifindex[i]!;
+      tx.flags[j] = 0;
+      tx.vlanTci[j] = 0;
+      tx.pktType[j] = 0;
+      tx.egressIfindex[j] = 0;
+      verdict = this.handleFrame(tx, j, ifPos, now);
+    }
+    if (this.emitted) {
+      tx.count = j + 1;
+      this.counters.tx++;
+    }
+    if (this.releaseSlot !== NO_NEIGH) this.release(tx, this.releaseSlot);
+    if (tracing) this.publishTrace(input!, ifPos, verdict, tx, j, now);
+    return verdict;
+  }
+
+  // ---- stages ----
+
+  private handleFrame(tx: FrameBatch, j: number, ifPos: number, now: number): VerdictCode {
+    const buf = tx.bytes;
+    const off = tx.offset[j]!;
+    const len = tx.length[j]!;
+    const eth = this.eth.reset(buf, off, len);
+    const r = eth.checkLen();
+    if (r !== Reason.ok) return this.drop(r);
+    if (eth.tags !== 0) return this.drop(Drop.vlanTagged);
+    const dstMac = eth.dst;
+    const type = eth.etherType;
+    if (type === EtherType.arp) {
+      if (dstMac !== this.ifMac[ifPos] && dstMac !== BROADCAST_MAC) return this.drop(Drop.notForUs);
+      return this.handleArp(tx, j, ifPos, now);
+    }
+    if (type !== EtherType.ipv4) return this.drop(Drop.notIpv4);
+    if (dstMac !== this.ifMac[ifPos]) return this.drop(Drop.notForUs);
+    return this.handleIpv4(tx, j, now);
+  }
+
+  private handleArp(tx: FrameBatch, j: number, ifPos: number, now: number): VerdictCode {
+    const eth = this.eth;
+    const arp = this.arp.reset(eth.buf, eth.payloadOff, eth.payloadLen);
+    const r = arp.checkLen();
+    if (r !== Reason.ok) return this.drop(r);
+    const senderIp = arp.senderIp;
+    const senderMac = arp.senderMac;
+    const targetIp = arp.targetIp;
+    // Someone else claiming one of our addresses (or our own announcement looped back): never learn it.
+    if (this.owned.has(senderIp | 0)) return this.drop(Drop.arpIgnored);
+    const forUs = this.owned.get(targetIp | 0) === ifPos;
+    let learned = false;
+    // An ARP probe (sender 0.0.0.0, RFC 5227) teaches nothing; others are learned when aimed at us, and
+    // refresh an existing entry whoever they were for (arp_process()).
+    if (senderIp !== 0 && this.onLink(ifPos, senderIp)) {
+      const ready = this.neigh.learn(senderIp, senderMac, ifPos, forUs, now);
+      learned = this.neigh.learned;
+      if (learned) this.counters.arpLearned++;
+      if (ready !== NO_NEIGH) this.releaseSlot = ready;
+    }
+    if (arp.op === ArpOp.request && forUs) {
+      const mac = this.ifMac[ifPos]!;
+      arp.turnIntoReply(mac);
+      eth.dst = senderMac;
+      eth.src = mac;
+      tx.egressIfindex[j] = this.ifIndex[ifPos]!;
+      this.emitted = true;
+      this.counters.arpReplies++;
+      return Verdict.reply;
+    }
+    return learned ? Verdict.consumed : this.drop(Drop.arpIgnored);
+  }
+
+  private handleIpv4(tx: FrameBatch, j: number, now: number): VerdictCode {
+    const eth = this.eth;
+    const ip = this.ip.reset(eth.buf, eth.payloadOff, eth.payloadLen);
+    const r = ip.checkLen();
+    if (r !== Reason.ok) return this.drop(r);
+    if (!ip.verifyChecksum()) return this.drop(Reason.ipv4BadChecksum);
+    // ip_rcv: the packet ends at its total length; what follows is Ethernet padding and is not sent on.
+    const total = ip.totalLength;
+    ip.len = total;
+    tx.length[j] = ETH_HEADER_LEN + total;
+    if (ip.isFragment) return this.drop(Drop.ipv4Fragment);
+    const proto = ip.protocol;
+    this.trProto = proto;
+    if (proto === IpProto.tcp || proto === IpProto.udp) return this.handleL4(tx, j, proto, now);
+    if (proto === IpProto.icmp) return this.handleIcmp(tx, j, now);
+    return this.drop(this.owned.has(ip.dst | 0) ? Drop.unsupportedProto : Drop.notRouted);
+  }
+
+  private handleL4(tx: FrameBatch, j: number, proto: number, now: number): VerdictCode {
+    const ip = this.ip;
+    let sport: number;
+    let dport: number;
+    let tcpFlags = 0;
+    if (proto === IpProto.tcp) {
+      const tcp = this.tcp.reset(ip.buf, ip.payloadOff, ip.payloadLen);
+      const r = tcp.checkLen();
+      if (r !== Reason.ok) return this.drop(r);
+      sport = tcp.srcPort;
+      dport = tcp.dstPort;
+      tcpFlags = tcp.flags;
+    } else {
+      const udp = this.udp.reset(ip.buf, ip.payloadOff, ip.payloadLen);
+      const r = udp.checkLen();
+      if (r !== Reason.ok) return this.drop(r);
+      sport = udp.srcPort;
+      dport = udp.dstPort;
+    }
+    const src = ip.src;
+    const dst = ip.dst;
+    const core = this.core;
+    const conns = core.conns;
+    let slot = conns.lookupIn(proto, src, sport, dst, dport, now);
+    if (
+      slot !== NO_ENTRY &&
+      proto === IpProto.tcp &&
+      tcpFlags & TcpFlag.syn &&
+      conns.isNewConnExpected(slot, CONN_REUSE_MODE)
+    ) {
+      // conn_reuse_mode: the old entry goes at once and the SYN is scheduled as a new connection.
+      conns.expireEntry(slot, now);
+      slot = NO_ENTRY;
+    }
+    if (slot !== NO_ENTRY) return this.inConn(tx, j, slot, proto, tcpFlags, ConnKind.known, now);
+    const svc = core.rules.snapshot.lookup(proto, dst, dport);
+    if (svc !== undefined) {
+      this.trService = svc;
+      // tcp_conn_schedule(): only a SYN without RST may create a connection.
+      if (proto === IpProto.tcp && (tcpFlags & (TcpFlag.syn | TcpFlag.rst)) !== TcpFlag.syn) {
+        return this.drop(Drop.tcpNoConn);
+      }
+      const decided = core.schedule(svc, proto, src, sport, dst, dport, now);
+      if (decided === Schedule.created) return this.inConn(tx, j, core.slot, proto, tcpFlags, ConnKind.new, now);
+      if (decided === Schedule.untracked) {
+        const dest = core.dest!;
+        this.trConn = ConnKind.untracked;
+        this.trFwd = dest.fwd;
+        this.counters.untracked++;
+        return this.xmitIn(tx, j, dest.fwd, dest.addr, dest.port !== 0 ? dest.port : dport, now);
+      }
+      return this.sendIcmpError(tx, j, IcmpType.destUnreachable, IcmpUnreachableCode.port, 0, now);
+    }
+    const out = conns.lookupOut(proto, src, sport, dst, dport, now);
+    if (out !== NO_ENTRY && conns.fwd[out] === Fwd.masq) return this.outConn(tx, j, out, proto, tcpFlags, now);
+    return this.drop(this.owned.has(dst | 0) ? Drop.noService : Drop.notRouted);
+  }
+
+  /** ip_vs_in() after the lookup: server check, stats, state, then the connection's transmitter. */
+  private inConn(
+    tx: FrameBatch,
+    j: number,
+    slot: number,
+    proto: number,
+    tcpFlags: number,
+    kind: number,
+    now: number,
+  ): VerdictCode {
+    const conns = this.core.conns;
+    this.trConn = kind;
+    this.trSlot = slot;
+    this.trStateBefore = conns.state[slot]!;
+    this.trFwd = conns.fwd[slot]!;
+    const dest = this.core.dests.get(conns.destId[slot]!);
+    if (dest === undefined || !dest.available) return this.drop(Drop.destUnavailable);
+    conns.countIn(slot, this.ip.totalLength);
+    if (proto === IpProto.tcp) conns.tcpTransition(slot, TcpDir.input, tcpFlags, now);
+    else conns.udpTransition(slot, now);
+    return this.xmitIn(tx, j, conns.fwd[slot]!, conns.daddrOf(slot), conns.dportOf(slot), now);
+  }
+
+  /** handle_response(): a NAT reply RIP:rport -> client becomes VIP:vport -> client. */
+  private outConn(tx: FrameBatch, j: number, slot: number, proto: number, tcpFlags: number, now: number): VerdictCode {
+    const conns = this.core.conns;
+    const ip = this.ip;
+    this.trConn = ConnKind.known;
+    this.trSlot = slot;
+    this.trStateBefore = conns.state[slot]!;
+    this.trFwd = Fwd.masq;
+    conns.countOut(slot, ip.totalLength);
+    if (proto === IpProto.tcp) conns.tcpTransition(slot, TcpDir.output, tcpFlags, now);
+    else conns.udpTransition(slot, now);
+    const v = this.routeTtlMtu(tx, j, ip.dst, 0, now);
+    if (v !== CONTINUE) return v as VerdictCode;
+    const vaddr = conns.vaddrOf(slot);
+    const vport = conns.vportOf(slot);
+    if (proto === IpProto.tcp) {
+      this.tcp.adjustForAddressChange(ip.src, vaddr);
+      this.tcp.setSrcPort(vport);
+    } else {
+      this.udp.adjustForAddressChange(ip.src, vaddr);
+      this.udp.setSrcPort(vport);
+    }
+    ip.setSrc(vaddr);
+    this.counters.forwardedOut++;
+    return this.sendToNextHop(tx, j, now, Verdict.forward);
+  }
+
+  /** The transmitter bound to the connection's forwarding method. */
+  private xmitIn(tx: FrameBatch, j: number, fwd: number, rip: number, rport: number, now: number): VerdictCode {
+    if (fwd === Fwd.masq) return this.xmitNat(tx, j, rip, rport, now);
+    if (fwd === Fwd.route) return this.xmitDr(tx, j, rip, now);
+    if (fwd === Fwd.tunnel) return this.xmitTun(tx, j, rip, now);
+    return this.drop(Drop.localForward);
+  }
+
+  /** ip_vs_nat_xmit(): daddr:dport -> RIP:rport, L4 checksum updated incrementally, TTL - 1. */
+  private xmitNat(tx: FrameBatch, j: number, rip: number, rport: number, now: number): VerdictCode {
+    const ip = this.ip;
+    const v = this.routeTtlMtu(tx, j, rip, 0, now);
+    if (v !== CONTINUE) return v as VerdictCode;
+    const vaddr = ip.dst;
+    if (ip.protocol === IpProto.tcp) {
+      this.tcp.adjustForAddressChange(vaddr, rip);
+      this.tcp.setDstPort(rport);
+    } else {
+      this.udp.adjustForAddressChange(vaddr, rip);
+      this.udp.setDstPort(rport);
+    }
+    ip.setDst(rip);
+    this.counters.forwardedIn++;
+    return this.sendToNextHop(tx, j, now, Verdict.forward);
+  }
+
+  /** ip_vs_dr_xmit(): the RIP is the next hop (FLOWI_FLAG_KNOWN_NH); only TTL and header checksum change. */
+  private xmitDr(tx: FrameBatch, j: number, rip: number, now: number): VerdictCode {
+    if (!this.route(rip) || this.outHop !== rip) return this.drop(Drop.drOffLink);
+    const v = this.routeTtlMtu(tx, j, rip, 0, now);
+    if (v !== CONTINUE) return v as VerdictCode;
+    this.counters.forwardedIn++;
+    return this.sendToNextHop(tx, j, now, Verdict.forward);
+  }
+
+  /**
+   * ip_vs_tunnel_xmit(): an outer IPv4 header (route source -> RIP, protocol 4) written into the headroom.
+   * TTL = inner TTL after the decrement; TOS = inner TOS with CE turned into ECT(0) (INET_ECN_encapsulate);
+   * DF copied from the inner header (pmtu_disc=1); ID 0 with DF, else from a counter. The inner packet may
+   * be at most the route MTU - 20: larger with DF set -> ICMP fragmentation needed with that MTU.
+   */
+  private xmitTun(tx: FrameBatch, j: number, rip: number, now: number): VerdictCode {
+    const ip = this.ip;
+    const v = this.routeTtlMtu(tx, j, rip, IPIP_HEADER_LEN, now);
+    if (v !== CONTINUE) return v as VerdictCode;
+    const ttl = ip.ttl;
+    const tos = ip.tos;
+    const outer = this.outer;
+    outer.src = this.outSrc;
+    outer.dst = rip;
+    outer.ttl = ttl;
+    outer.tos = (tos & 0xfc) | ((tos & 3) === 3 ? 2 : tos & 3);
+    outer.df = ip.dontFrag;
+    outer.id = outer.df ? 0 : this.nextIpId();
+    const buf = tx.bytes;
+    const off = tx.offset[j]!;
+    // The Ethernet header moves 20 bytes forward into the headroom (a loop: copyWithin is a native call).
+    for (let k = 0; k < ETH_HEADER_LEN; k++) buf[off - IPIP_HEADER_LEN + k] = buf[off + k]!;
+    encapIpip(buf, off + ETH_HEADER_LEN, outer);
+    tx.adjustHead(j, -IPIP_HEADER_LEN);
+    this.counters.forwardedIn++;
+    return this.sendToNextHop(tx, j, now, Verdict.forward);
+  }
+
+  private handleIcmp(tx: FrameBatch, j: number, now: number): VerdictCode {
+    const ip = this.ip;
+    const icmp = this.icmp.reset(ip.buf, ip.payloadOff, ip.payloadLen);
+    const r = icmp.checkLen();
+    if (r !== Reason.ok) return this.drop(r);
+    if (!icmp.verifyChecksum(ip.payloadLen)) return this.drop(Reason.icmpBadChecksum);
+    const toOwned = this.owned.has(ip.dst | 0);
+    if (toOwned && icmp.type === IcmpType.echoRequest) return this.echoReply(tx, j, now);
+    if (icmp.isError) return this.handleIcmpError(tx, j, toOwned, now);
+    return this.drop(toOwned ? Drop.icmpUnhandled : Drop.notRouted);
+  }
+
+  /** icmp_echo(): the request turned into its reply in place, from the address that was pinged. */
+  private echoReply(tx: FrameBatch, j: number, now: number): VerdictCode {
+    const ip = this.ip;
+    const buf = ip.buf;
+    const client = ip.src;
+    const own = ip.dst;
+    if (!this.route(client)) return this.drop(Drop.noRoute);
+    writeIpv4(buf, ip.off + Ipv4Field.src, own);
+    writeIpv4(buf, ip.off + Ipv4Field.dst, client);
+    buf[ip.off + Ipv4Field.ttl] = OWN_TTL;
+    ip.fillChecksum();
+    emitEchoReplyInPlace(this.icmp);
+    this.counters.echoReplies++;
+    return this.sendToNextHop(tx, j, now, Verdict.reply);
+  }
+
+  /**
+   * ICMP errors about a connection. To an owned address (ip_vs_in_icmp): the quoted packet went VIP -> client,
+   * so the connection is found client -> VIP and the error goes to its real server; for NAT the outer
+   * destination and the quoted source:port become RIP:rport (ip_vs_nat_icmp, inout 0). Passing through
+   * (ip_vs_out_icmp): the quoted packet went client -> RIP; for NAT the outer source and the quoted
+   * destination:port become VIP:vport. The quoted header's checksum and the ICMP checksum are recomputed.
+   */
+  private handleIcmpError(tx: FrameBatch, j: number, toOwned: boolean, now: number): VerdictCode {
+    const icmp = this.icmp;
+    const ip = this.ip;
+    const r = icmp.checkInner();
+    if (r !== Reason.ok) return this.drop(r);
+    const proto = icmp.innerProtocol;
+    if (icmp.innerFragOffset !== 0 || (proto !== IpProto.tcp && proto !== IpProto.udp)) {
+      return this.drop(toOwned ? Drop.icmpUnrelated : Drop.notRouted);
+    }
+    const conns = this.core.conns;
+    const qSrc = icmp.innerSrc;
+    const qDst = icmp.innerDst;
+    const qSport = icmp.innerSrcPort;
+    const qDport = icmp.innerDstPort;
+    if (toOwned) {
+      const slot = conns.lookupIn(proto, qDst, qDport, qSrc, qSport, now);
+      if (slot === NO_ENTRY) return this.drop(Drop.icmpUnrelated);
+      this.trConn = ConnKind.known;
+      this.trSlot = slot;
+      this.trStateBefore = conns.state[slot]!;
+      const fwd = conns.fwd[slot]!;
+      this.trFwd = fwd;
+      const dest = this.core.dests.get(conns.destId[slot]!);
+      if (dest === undefined || !dest.available) return this.drop(Drop.destUnavailable);
+      conns.countIn(slot, ip.totalLength);
+      const rip = conns.daddrOf(slot);
+      if (fwd !== Fwd.masq) return this.xmitIn(tx, j, fwd, rip, 0, now);
+      const v = this.routeTtlMtu(tx, j, rip, 0, now);
+      if (v !== CONTINUE) return v as VerdictCode;
+      ip.setDst(rip);
+      icmp.innerSrc = rip;
+      icmp.innerSrcPort = conns.dportOf(slot);
+      icmp.fillInnerHeaderChecksum();
+      icmp.fillChecksum(ip.payloadLen);
+      this.counters.forwardedIn++;
+      return this.sendToNextHop(tx, j, now, Verdict.forward);
+    }
+    const slot = conns.lookupOut(proto, qDst, qDport, qSrc, qSport, now);
+    if (slot === NO_ENTRY || conns.fwd[slot] !== Fwd.masq) return this.drop(Drop.notRouted);
+    this.trConn = ConnKind.known;
+    this.trSlot = slot;
+    this.trStateBefore = conns.state[slot]!;
+    this.trFwd = Fwd.masq;
+    conns.countOut(slot, ip.totalLength);
+    const v = this.routeTtlMtu(tx, j, ip.dst, 0, now);
+    if (v !== CONTINUE) return v as VerdictCode;
+    const vaddr = conns.vaddrOf(slot);
+    ip.setSrc(vaddr);
+    icmp.innerDst = vaddr;
+    icmp.innerDstPort = conns.vportOf(slot);
+    icmp.fillInnerHeaderChecksum();
+    icmp.fillChecksum(ip.payloadLen);
+    this.counters.forwardedOut++;
+    return this.sendToNextHop(tx, j, now, Verdict.forward);
+  }
+
+  // ---- transmit helpers ----
+
+  /**
+   * __ip_vs_get_out_rt(), in the kernel's order: route to `dst`; TTL <= 1 -> ICMP time exceeded, else TTL - 1
+   * (decrement_ttl); then the MTU, less `overhead` for a tunnel (below 68 -> drop): larger with DF ->
+   * ICMP fragmentation needed with that MTU (ensure_mtu_is_adequate; not for ICMP), larger without DF ->
+   * dropped, since uvs does not fragment. Leaves the route in outIf/outHop/outSrc; CONTINUE when it may go.
+   */
+  private routeTtlMtu(tx: FrameBatch, j: number, dst: number, overhead: number, now: number): number {
+    const ip = this.ip;
+    if (!this.route(dst)) return this.drop(Drop.noRoute);
+    if (ip.ttl <= 1) return this.sendIcmpError(tx, j, IcmpType.timeExceeded, 0, 0, now);
+    ip.decrementTtl();
+    const mtu = this.ifMtu[this.outIf]! - overhead;
+    if (overhead !== 0 && mtu < MIN_MTU) return this.drop(Drop.tunMtuTooSmall);
+    if (ip.totalLength > mtu) {
+      if (ip.dontFrag && ip.protocol !== IpProto.icmp) {
+        return this.sendIcmpError(tx, j, IcmpType.destUnreachable, IcmpUnreachableCode.fragNeeded, mtu, now);
+      }
+      return this.drop(Drop.needsFragmentation);
+    }
+    return CONTINUE;
+  }
+
+  /**
+   * Replaces the packet in slot j by an ICMP error about it, to its sender (icmp_send()): from the address
+   * it was sent to when uvs owns it, else from the route's source toward the sender; it quotes the IP header
+   * and 8 bytes. Errors about ICMP errors are never sent (RFC 1122 3.2.2).
+   */
+  private sendIcmpError(tx: FrameBatch, j: number, type: number, code: number, rest: number, now: number): VerdictCode {
+    const ip = this.ip;
+    const buf = ip.buf;
+    if (ip.protocol === IpProto.icmp && this.icmp.isError) return this.drop(Drop.icmpErrorSuppressed);
+    const sender = ip.src;
+    const dst = ip.dst;
+    if (!this.route(sender)) return this.drop(Drop.noRoute);
+    const src = this.owned.has(dst | 0) ? dst : this.outSrc;
+    const ipOff = ip.off;
+    const end = emitIcmpError(buf, ipOff + 20, type, code, rest, buf, ipOff, ip.totalLength);
+    const total = end - ipOff;
+    this.writeIpv4Header(buf, ipOff, total, IpProto.icmp, src, sender);
+    tx.length[j] = ipOff - tx.offset[j]! + total;
+    this.counters.icmpErrorsSent++;
+    return this.sendToNextHop(tx, j, now, Verdict.reply);
+  }
+
+  /** A plain 20-byte header for a packet uvs makes: no DF (icmp_send does not set it), TTL 64. */
+  private writeIpv4Header(buf: Uint8Array, off: number, total: number, proto: number, src: number, dst: number): void {
+    buf[off] = 0x45;
+    buf[off + Ipv4Field.tos] = ICMP_ERROR_TOS;
+    write16(buf, off + Ipv4Field.totalLength, total);
+    write16(buf, off + Ipv4Field.id, this.nextIpId());
+    write16(buf, off + Ipv4Field.flagsFragOffset, 0);
+    buf[off + Ipv4Field.ttl] = OWN_TTL;
+    buf[off + Ipv4Field.protocol] = proto;
+    writeIpv4(buf, off + Ipv4Field.src, src);
+    writeIpv4(buf, off + Ipv4Field.dst, dst);
+    write16(buf, off + Ipv4Field.checksum, ipv4HeaderChecksum(buf, off, 20));
+  }
+
+  /**
+   * The last step for a frame in slot j, routed by route(): source MAC of the egress interface and the next
+   * hop's MAC, or, while that is unknown, the frame waits in the neighbour queue and slot j carries the ARP
+   * request instead (when one is due).
+   */
+  private sendToNextHop(tx: FrameBatch, j: number, now: number, verdict: VerdictCode): VerdictCode {
+    const buf = tx.bytes;
+    const off = tx.offset[j]!;
+    const ifPos = this.outIf;
+    const hop = this.outHop;
+    writeMac(buf, off + 6, this.ifMac[ifPos]!);
+    tx.egressIfindex[j] = this.ifIndex[ifPos]!;
+    const neigh = this.neigh;
+    const known = neigh.find(hop, now);
+    if (known !== NO_NEIGH && neigh.resolved(known)) {
+      writeMac(buf, off, neigh.mac[known]!);
+      this.emitted = true;
+      return verdict;
+    }
+    const slot = neigh.resolve(hop, ifPos, now);
+    if (slot === NO_NEIGH) return this.drop(Drop.neighTableFull);
+    const held = neigh.enqueue(slot, buf, off, tx.length[j]!);
+    if (neigh.probeDue) {
+      this.writeArpRequest(tx, j, ifPos, hop);
+      this.emitted = true;
+    }
+    if (!held) return this.drop(Drop.neighQueueFull);
+    this.counters.queued++;
+    return Verdict.queued;
+  }
+
+  private writeArpRequest(tx: FrameBatch, j: number, ifPos: number, target: number): void {
+    const off = tx.slotBase(j) + tx.headroom;
+    const mac = this.ifMac[ifPos]!;
+    const eth = this.ethRepr;
+    eth.dst = BROADCAST_MAC;
+    eth.src = mac;
+    eth.etherType = EtherType.arp;
+    const arp = this.arpRepr;
+    arp.op = ArpOp.request;
+    arp.senderMac = mac;
+    arp.senderIp = this.sourceFor(ifPos, target);
+    arp.targetMac = 0;
+    arp.targetIp = target;
+    emitArp(arp, tx.bytes, emitEthernet(eth, tx.bytes, off));
+    this.setTxFrame(tx, j, off, ARP_FRAME_LEN, ifPos);
+    this.counters.arpRequests++;
+  }
+
+  private setTxFrame(tx: FrameBatch, j: number, off: number, len: number, ifPos: number): void {
+    tx.offset[j] = off;
+    tx.length[j] = len;
+    tx.egressIfindex[j] = this.ifIndex[ifPos]!;
+    tx.flags[j] = 0;
+    tx.vlanTci[j] = 0;
+  }
+
+  /** Sends the packets waiting on neighbour `slot`, as many as tx has room for. */
+  private release(tx: FrameBatch, slot: number): void {
+    const neigh = this.neigh;
+    const mac = neigh.mac[slot]!;
+    const ifPos = neigh.ifPos[slot]!;
+    while (neigh.queueLen[slot]! > 0 && tx.count < tx.capacity) {
+      const q = neigh.dequeue(slot);
+      const j = tx.count;
+      const len = neigh.queueLength[q]!;
+      const base = tx.slotBase(j);
+      const off = base + (len <= SLOT_SIZE - tx.headroom ? tx.headroom : SLOT_SIZE - len);
+      const from = q * SLOT_SIZE;
+      this.copier.copy(neigh.queueBytes, from, tx.bytes, off, len);
+      writeMac(tx.bytes, off, mac);
+      this.setTxFrame(tx, j, off, len, ifPos);
+      tx.count = j + 1;
+      this.counters.tx++;
+      this.counters.released++;
+    }
+  }
+
+  /** Retries pending resolutions, gives up on those out of retries, sends what became sendable. */
+  private tick(tx: FrameBatch, now: number): void {
+    this.nextTick = now + this.tickInterval;
+    const neigh = this.neigh;
+    if (neigh.size === 0) return;
+    for (let s = 0; s < neigh.capacity; s++) {
+      const state = neigh.state[s];
+      if (state === NeighState.incomplete) {
+        if (neigh.deadline[s]! > now) continue;
+        if (neigh.probes[s]! >= MAX_PROBES) {
+          this.drops[Drop.neighUnresolved]! += neigh.fail(s);
+        } else if (tx.count < tx.capacity) {
+          neigh.probes[s]!++;
+          neigh.deadline[s] = now + this.retryInterval;
+          this.writeArpRequest(tx, tx.count, neigh.ifPos[s]!, neigh.ip[s]!);
+          tx.count++;
+          this.counters.tx++;
+        }
+      } else if (state === NeighState.reachable && neigh.queueLen[s]! > 0) {
+        this.release(tx, s);
+      }
+    }
+  }
+
+  // ---- lookups ----
+
+  /** Longest-prefix match over connected and configured routes; sets outIf, outHop, outSrc. */
+  private route(dst: number): boolean {
+    for (let k = 0; k < this.rtCount; k++) {
+      if ((dst & this.rtMask[k]!) >>> 0 === this.rtNetwork[k]) {
+        this.outIf = this.rtIf[k]!;
+        const gw = this.rtGateway[k]!;
+        this.outHop = gw === 0 ? dst : gw;
+        this.outSrc = this.rtSrc[k]!;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private onLink(ifPos: number, addr: number): boolean {
+    for (let k = 0; k < this.rtCount; k++) {
+      if (this.rtGateway[k] === 0 && this.rtIf[k] === ifPos && (addr & this.rtMask[k]!) >>> 0 === this.rtNetwork[k]) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The owned address to speak from on interface `ifPos` toward `target` (same subnet first). */
+  private sourceFor(ifPos: number, target: number): number {
+    const addresses = this.config.interfaces[ifPos]!.addresses;
+    for (let k = 0; k < addresses.length; k++) {
+      const a = addresses[k]!;
+      if ((target & a.mask) >>> 0 === a.network) return a.addr;
+    }
+    return addresses[0]!.addr;
+  }
+
+  private ifPosOf(ifindex: number): number {
+    for (let i = 0; i < this.ifCount; i++) if (this.ifIndex[i] === ifindex) return i;
+    return -1;
+  }
+
+  private nextIpId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
+
+  private drop(reason: number): VerdictCode {
+    this.lastReason = reason;
+    this.drops[reason]!++;
+    return Verdict.drop;
+  }
+
+  // ---- tracing (only while subscribed) ----
+
+  private publishTrace(
+    input: Uint8Array,
+    ifPos: number,
+    verdict: VerdictCode,
+    tx: FrameBatch,
+    j: number,
+    now: number,
+  ): void {
+    const svc = this.trService;
+    const conns = this.core.conns;
+    const slot = this.trSlot;
+    const tcp = this.trProto === IpProto.tcp;
+    const stateName = (s: number) =>
+      tcp ? (tcpStateNames[s] ?? 'ERR!') : s === 0 && this.trConn === ConnKind.new ? 'NONE' : 'UDP';
+    const output = this.emitted ? tx.bytes.slice(tx.offset[j]!, tx.offset[j]! + tx.length[j]!) : null;
+    const record: PacketTrace = {
+      now,
+      ingress: ifPos >= 0 ? this.ifNames[ifPos]! : `ifindex?`,
+      verdict: verdictNames[verdict]!,
+      reason: verdict === Verdict.drop ? (dropNames[this.lastReason] ?? String(this.lastReason)) : null,
+      input: summarize(input),
+      output: output === null ? null : summarize(output),
+      egress: output === null ? null : (this.interfaceName(tx.egressIfindex[j]!) ?? null),
+      service: svc === null ? (slot !== NO_ENTRY ? describeConnService(conns, slot) : null) : describeService(svc),
+      scheduler: svc === null ? null : svc.sched,
+      conn:
+        this.trConn === ConnKind.new
+          ? 'new'
+          : this.trConn === ConnKind.known
+            ? 'known'
+            : this.trConn === ConnKind.untracked
+              ? 'untracked'
+              : null,
+      fwd: this.trFwd < 0 ? null : (fwdNames[this.trFwd as keyof typeof fwdNames] ?? null),
+      stateBefore: this.trStateBefore < 0 ? null : stateName(this.trStateBefore),
+      stateAfter: slot === NO_ENTRY || !conns.isLive(slot) ? null : conns.stateName(slot),
+    };
+    traceChannel.publish(record);
+  }
+}
+
+function describeConnService(conns: IpvsCore['conns'], slot: number): string {
+  const proto = conns.protoOf(slot) === IpProto.tcp ? 'TCP' : 'UDP';
+  return `${proto} ${ipv4ToString(conns.vaddrOf(slot))}:${conns.vportOf(slot)}`;
+}
+
+/** The addresses of a frame for the trace (allocates; tracing only). */
+export function summarize(frame: Uint8Array): FrameSummary | null {
+  const parsed = parseFrame(frame);
+  if (parsed.frame === undefined) return null;
+  return summarizeRepr(parsed.frame, frame);
+}
+
+function summarizeRepr(f: FrameRepr, bytes: Uint8Array): FrameSummary {
+  const macs = { srcMac: macToString(f.eth.src), dstMac: macToString(f.eth.dst) };
+  if ('arp' in f) {
+    const kind = f.arp.op === ArpOp.request ? 'arp-request' : f.arp.op === ArpOp.reply ? 'arp-reply' : 'arp';
+    return { kind, src: ipv4ToString(f.arp.senderIp), dst: ipv4ToString(f.arp.targetIp), ...macs };
+  }
+  const src = ipv4ToString(f.ipv4.src);
+  const dst = ipv4ToString(f.ipv4.dst);
+  if ('tcp' in f) return { kind: 'tcp', src, dst, sport: f.tcp.srcPort, dport: f.tcp.dstPort, ...macs };
+  if ('udp' in f) return { kind: 'udp', src, dst, sport: f.udp.srcPort, dport: f.udp.dstPort, ...macs };
+  if ('icmp' in f) return { kind: `icmp ${f.icmp.type}/${f.icmp.code}`, src, dst, ...macs };
+  if (f.ipv4.protocol === IpProto.ipip && !f.ipv4.moreFrags && f.ipv4.fragOffset === 0) {
+    const innerHeaderLen = 14 + ((bytes[14] ?? 0) & 0x0f) * 4;
+    // Reparse the inner packet behind a copy of the Ethernet header.
+    const inner = new Uint8Array(bytes.length - (innerHeaderLen - 14));
+    inner.set(bytes.subarray(0, 14), 0);
+    inner.set(bytes.subarray(innerHeaderLen), 14);
+    const parsed = parseFrame(inner);
+    if (parsed.frame !== undefined && !('arp' in parsed.frame)) {
+      return {
+        ...summarizeRepr(parsed.frame, inner),
+        kind: `ipip/${summarizeRepr(parsed.frame, inner).kind}`,
+        outerSrc: src,
+        outerDst: dst,
+      };
+    }
+  }
+  return { kind: `ip proto ${f.ipv4.protocol}`, src, dst, ...macs };
+}

@@ -1,0 +1,228 @@
+// The neighbour table (the kernel's ARP cache): next-hop IPv4 -> MAC per interface, static entries from the
+// configuration and entries learned from ARP, plus a bounded queue of packets waiting for a resolution.
+//
+// Entries live in typed arrays indexed by slot; a Map finds the slot of an address (no allocation on a
+// lookup). Learned entries stay reachable for REACHABLE_SECONDS after their last confirmation, then count
+// as unknown again and are resolved anew. Resolution sends an ARP request at once and again every
+// RETRY_SECONDS, at most MAX_PROBES times (Linux's mcast_solicit default is 3); when the last one goes
+// unanswered the waiting packets are dropped. The queue holds at most `queueCapacity` packets in total and
+// PER_NEIGHBOUR_QUEUE per next hop; a packet that does not fit is dropped (counted), not an older one.
+import { SLOT_SIZE } from '../io/batch.js';
+
+/** How long a learned entry is trusted without a new ARP from its owner. */
+export const REACHABLE_SECONDS = 300;
+/** Interval between ARP requests for an unresolved next hop (Linux retrans_time, 1 s). */
+export const RETRY_SECONDS = 1;
+/** ARP requests sent before giving up on a next hop (Linux mcast_solicit). */
+export const MAX_PROBES = 3;
+/** Packets one unresolved next hop may hold. */
+export const PER_NEIGHBOUR_QUEUE = 16;
+
+export const NeighState = {
+  free: 0,
+  /** Resolution under way: no MAC yet, packets may be waiting. */
+  incomplete: 1,
+  reachable: 2,
+  /** From the configuration: never ages, never overwritten by ARP. */
+  static: 3,
+} as const;
+
+export const NO_NEIGH = -1;
+
+const copyBytes = Buffer.prototype.copy as (
+  this: Uint8Array,
+  target: Uint8Array,
+  targetStart: number,
+  sourceStart: number,
+  sourceEnd: number,
+) => number;
+
+export class NeighbourTable {
+  readonly capacity: number;
+  readonly queueCapacity: number;
+  private readonly ticksPerSecond: number;
+  /** Keyed by `ip | 0`, a small integer to V8 (an unsigned address above 2^31 would be boxed per lookup). */
+  private readonly index = new Map<number, number>();
+  readonly ip: Uint32Array;
+  readonly mac: Float64Array;
+  readonly state: Uint8Array;
+  /** Interface position (in the configuration's list) the neighbour is on. */
+  readonly ifPos: Uint8Array;
+  /** Reachable: when it stops being trusted. Incomplete: when the next ARP request is due. */
+  readonly deadline: Float64Array;
+  readonly probes: Uint8Array;
+  /** Head and tail of each entry's waiting packets (queue slot numbers), and their count. */
+  readonly queueHead: Int32Array;
+  private readonly queueTail: Int32Array;
+  readonly queueLen: Uint16Array;
+  private freeEntries: number[];
+
+  // Waiting packets: one SLOT_SIZE buffer per queue slot, linked per entry.
+  readonly queueBytes: Uint8Array;
+  readonly queueLength: Uint32Array;
+  readonly queueNext: Int32Array;
+  private queueFree: number;
+  queued = 0;
+
+  constructor(capacity: number, queueCapacity: number, ticksPerSecond: number) {
+    this.capacity = capacity;
+    this.queueCapacity = queueCapacity;
+    this.ticksPerSecond = ticksPerSecond;
+    this.ip = new Uint32Array(capacity);
+    this.mac = new Float64Array(capacity);
+    this.state = new Uint8Array(capacity);
+    this.ifPos = new Uint8Array(capacity);
+    this.deadline = new Float64Array(capacity);
+    this.probes = new Uint8Array(capacity);
+    this.queueHead = new Int32Array(capacity).fill(-1);
+    this.queueTail = new Int32Array(capacity).fill(-1);
+    this.queueLen = new Uint16Array(capacity);
+    this.freeEntries = [];
+    for (let i = capacity - 1; i >= 0; i--) this.freeEntries.push(i);
+    this.queueBytes = new Uint8Array(queueCapacity * SLOT_SIZE);
+    this.queueLength = new Uint32Array(queueCapacity);
+    this.queueNext = new Int32Array(queueCapacity);
+    for (let i = 0; i < queueCapacity; i++) this.queueNext[i] = i + 1 < queueCapacity ? i + 1 : -1;
+    this.queueFree = queueCapacity > 0 ? 0 : -1;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  /** The entry of `ip`, or NO_NEIGH; a learned entry past its time is released here and reported missing. */
+  find(ip: number, now: number): number {
+    const slot = this.index.get(ip | 0);
+    if (slot === undefined) return NO_NEIGH;
+    if (this.state[slot] === NeighState.reachable && this.deadline[slot]! <= now && this.queueLen[slot] === 0) {
+      this.release(slot);
+      return NO_NEIGH;
+    }
+    return slot;
+  }
+
+  /** True when `slot` has a usable MAC. */
+  resolved(slot: number): boolean {
+    const s = this.state[slot];
+    return s === NeighState.reachable || s === NeighState.static;
+  }
+
+  addStatic(ip: number, mac: number, ifPos: number): void {
+    const slot = this.index.get(ip | 0) ?? this.allocate(ip);
+    if (slot === NO_NEIGH) throw new RangeError('neighbour table full of static entries');
+    this.state[slot] = NeighState.static;
+    this.mac[slot] = mac;
+    this.ifPos[slot] = ifPos;
+  }
+
+  /**
+   * An ARP from `ip` at `mac` on interface `ifPos`: updates its entry, or creates one when `create` (the ARP
+   * was aimed at us). Static entries are left alone. Returns the slot when the entry now has packets to
+   * release, else NO_NEIGH.
+   */
+  learn(ip: number, mac: number, ifPos: number, create: boolean, now: number): number {
+    this.learned = false;
+    let slot = this.index.get(ip | 0);
+    if (slot === undefined) {
+      if (!create) return NO_NEIGH;
+      slot = this.allocate(ip);
+      if (slot === NO_NEIGH) return NO_NEIGH;
+    } else if (this.state[slot] === NeighState.static) {
+      return NO_NEIGH;
+    }
+    this.learned = true;
+    this.state[slot] = NeighState.reachable;
+    this.mac[slot] = mac;
+    this.ifPos[slot] = ifPos;
+    this.deadline[slot] = now + REACHABLE_SECONDS * this.ticksPerSecond;
+    this.probes[slot] = 0;
+    return this.queueLen[slot]! > 0 ? slot : NO_NEIGH;
+  }
+
+  /**
+   * Starts (or continues) resolving `ip` on `ifPos`: returns the entry, or NO_NEIGH when the table is full.
+   * `probeDue` tells the caller to send an ARP request now.
+   */
+  resolve(ip: number, ifPos: number, now: number): number {
+    let slot = this.find(ip, now);
+    this.probeDue = false;
+    if (slot === NO_NEIGH) {
+      slot = this.allocate(ip);
+      if (slot === NO_NEIGH) return NO_NEIGH;
+      this.state[slot] = NeighState.incomplete;
+      this.ifPos[slot] = ifPos;
+      this.probes[slot] = 1;
+      this.deadline[slot] = now + RETRY_SECONDS * this.ticksPerSecond;
+      this.probeDue = true;
+    } else if (this.state[slot] === NeighState.reachable && this.deadline[slot]! <= now) {
+      // Stale with packets still waiting to leave: ask again rather than trust the old MAC.
+      this.state[slot] = NeighState.incomplete;
+      this.probes[slot] = 1;
+      this.deadline[slot] = now + RETRY_SECONDS * this.ticksPerSecond;
+      this.probeDue = true;
+    }
+    return slot;
+  }
+
+  /** Set by learn(): the ARP updated or created an entry. */
+  learned = false;
+
+  /** Set by resolve(): an ARP request for the entry should go out now. */
+  probeDue = false;
+
+  /** Copies `buf[off, off+len)` into the entry's queue; false when the queue (or the entry's share) is full. */
+  enqueue(slot: number, buf: Uint8Array, off: number, len: number): boolean {
+    const q = this.queueFree;
+    if (q === -1 || this.queueLen[slot]! >= PER_NEIGHBOUR_QUEUE || len > SLOT_SIZE) return false;
+    this.queueFree = this.queueNext[q]!;
+    copyBytes.call(buf, this.queueBytes, q * SLOT_SIZE, off, off + len);
+    this.queueLength[q] = len;
+    this.queueNext[q] = -1;
+    const tail = this.queueTail[slot]!;
+    if (tail === -1) this.queueHead[slot] = q;
+    else this.queueNext[tail] = q;
+    this.queueTail[slot] = q;
+    this.queueLen[slot]!++;
+    this.queued++;
+    return true;
+  }
+
+  /** Takes the oldest waiting packet of `slot` off its queue; its bytes stay valid until the next enqueue. */
+  dequeue(slot: number): number {
+    const q = this.queueHead[slot]!;
+    if (q === -1) return -1;
+    this.queueHead[slot] = this.queueNext[q]!;
+    if (this.queueHead[slot] === -1) this.queueTail[slot] = -1;
+    this.queueLen[slot]!--;
+    this.queueNext[q] = this.queueFree;
+    this.queueFree = q;
+    this.queued--;
+    return q;
+  }
+
+  /** Drops the entry and every packet waiting on it; returns how many packets were dropped. */
+  fail(slot: number): number {
+    let dropped = 0;
+    while (this.queueLen[slot]! > 0) {
+      this.dequeue(slot);
+      dropped++;
+    }
+    this.release(slot);
+    return dropped;
+  }
+
+  private allocate(ip: number): number {
+    const slot = this.freeEntries.pop();
+    if (slot === undefined) return NO_NEIGH;
+    this.index.set(ip | 0, slot);
+    this.ip[slot] = ip;
+    this.probes[slot] = 0;
+    return slot;
+  }
+
+  private release(slot: number): void {
+    this.index.delete(this.ip[slot]! | 0);
+    this.state[slot] = NeighState.free;
+    this.freeEntries.push(slot);
+  }
+}
