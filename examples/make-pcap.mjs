@@ -21,7 +21,16 @@ function tcp(from, to, srcMac, dstMac, flags, seq, ack, payload = '') {
   return buildFrame({
     eth: { dst: dstMac, src: srcMac, etherType: 0 },
     ipv4: ipv4Fields(from.ip, to.ip),
-    tcp: { srcPort: from.port, dstPort: to.port, seq, ack, flags, window: 64240, urgent: 0, payload: new TextEncoder().encode(payload) },
+    tcp: {
+      srcPort: from.port,
+      dstPort: to.port,
+      seq,
+      ack,
+      flags,
+      window: 64240,
+      urgent: 0,
+      payload: new TextEncoder().encode(payload),
+    },
   });
 }
 
@@ -48,6 +57,6 @@ const frames = [
   tcp({ ...CLIENT, port: 40001 }, { ip: VIP, port: 443 }, CLIENT.mac, ETH0, SYN, 7000, 0),
 ];
 const writer = PcapWriter.open(out);
-frames.forEach((frame, i) => writer.writeFrame(frame, 0, frame.length, 1764000000, i * 1_000_000));
+for (const [i, frame] of frames.entries()) writer.writeFrame(frame, 0, frame.length, 1764000000, i * 1_000_000);
 writer.close();
 console.log(`wrote ${frames.length} frames to ${out}`);
