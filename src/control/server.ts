@@ -8,9 +8,9 @@
 // Requests are handled strictly in order, even from concurrent clients: each handler call sees the state the
 // previous one left, as with ipvsadm commands run one after another.
 
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { listenPrivate } from './private-socket.js';
 import { asRequest, type ControlRequest, type ControlResponse, MAX_REQUEST_BYTES } from './protocol.js';
 
 export type ControlHandler = (request: ControlRequest) => Promise<ControlResponse & { rulesChanged?: boolean }>;
@@ -24,46 +24,8 @@ export interface ControlServerOptions {
   readonly onError?: (err: unknown) => void;
 }
 
-export class ControlServerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ControlServerError';
-  }
-}
-
-/** True when something accepts connections on the socket at `path` (within `timeoutMs`). */
-export function isSocketLive(path: string, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection(path);
-    const done = (live: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(live);
-    };
-    // A daemon too busy to accept within the timeout is still a daemon: treat it as live.
-    const timer = setTimeout(() => done(true), timeoutMs);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** Removes a stale socket left by a dead daemon; refuses a live one, or anything that is not a socket. */
-async function clearSocketPath(path: string): Promise<void> {
-  let stat: Awaited<ReturnType<typeof lstat>>;
-  try {
-    stat = await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!stat.isSocket()) {
-    throw new ControlServerError(`${path} exists and is not a socket; not replacing it`);
-  }
-  if (await isSocketLive(path)) {
-    throw new ControlServerError(`another uvs daemon is already listening on ${path}`);
-  }
-  await unlink(path);
-}
+// The control socket path taken by a live daemon, or by something that is not a socket.
+export { isSocketLive, PrivateSocketError as ControlServerError } from './private-socket.js';
 
 export class ControlServer {
   private queue: Promise<void> = Promise.resolve();
@@ -77,26 +39,10 @@ export class ControlServer {
   /** Creates the socket (0600) and starts answering. */
   static async start(options: ControlServerOptions): Promise<ControlServer> {
     const path = options.socketPath;
-    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-    await clearSocketPath(path);
     const server = createServer({ allowHalfOpen: true });
     const control = new ControlServer(path, server, options);
     server.on('connection', (socket) => control.accept(socket));
-    // The socket file is created by listen(); the umask keeps it 0600 from its first instant, the chmod
-    // makes sure of it whatever the platform does with the umask for sockets.
-    const previous = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(path, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } finally {
-      process.umask(previous);
-    }
-    await chmod(path, 0o600);
+    await listenPrivate(server, path);
     return control;
   }
 

@@ -18,6 +18,7 @@ import { diffRules, snapshotOf } from '../model/diff.js';
 import { RulesError } from '../model/errors.js';
 import { DEFAULT_TIMEOUTS, type NumberedCommand, type RulesSnapshot } from '../model/rules.js';
 import { formatRules, parseRules } from '../model/save-format.js';
+import { TraceServer, traceSocketPath } from '../trace/server.js';
 import { formatProblems, preflight } from './preflight.js';
 
 /** How often idle housekeeping runs: connection expiry, neighbour retries, rate estimation (ms). */
@@ -64,6 +65,8 @@ export class Daemon {
   private datapath!: Datapath;
   private ports: AfPacketPort[] = [];
   private control: ControlServer | undefined;
+  /** `uvs trace` clients; the datapath is traced only while one is connected. */
+  private trace: TraceServer | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   private readonly estimators: EstimatorSet;
   private readonly statsBook: StatsBook;
@@ -126,6 +129,15 @@ export class Daemon {
       onRulesChanged: () => this.rulesChanged(),
       onError: (err) => this.log.error({ err }, 'control request failed'),
     });
+    // Tracing is a learner's aid: without its socket the director still serves.
+    try {
+      this.trace = await TraceServer.start({
+        socketPath: traceSocketPath(this.config.control),
+        datapath: this.datapath,
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'trace socket not available; uvs trace cannot attach');
+    }
 
     this.tx.count = 0;
     this.datapath.announce(this.tx);
@@ -199,6 +211,7 @@ export class Daemon {
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.closePorts();
     await this.control?.close();
+    await this.trace?.close();
     this.log.info('uvs daemon stopped');
     this.log.flush();
   }
