@@ -14,6 +14,7 @@ Commands:
   rs nat|dr|tun      set up this host as a real server (the seed's rs scripts); --undo reverts
   simulate           answer "where would this flow go?" from rules and events, sending nothing
   replay             run a pcap through the datapath offline and write what it would send
+  trace              explain each packet in the seed's terms: a pcap offline, or the live daemon
   help               show this help
 
 The ipvsadm-compatible admin tool is \`uvsadm\`.
@@ -32,6 +33,8 @@ async function main(args: string[]): Promise<number> {
       return simulateMain(rest, stdout, stderr);
     case 'replay':
       return (await import('./replay.js')).replayMain(rest, stdout, stderr);
+    case 'trace':
+      return (await import('./trace.js')).traceMain(rest, stdout, stderr);
     // Loaded on demand: `uvs rs` runs on real servers and needs none of the lab's dependencies.
     case 'rs':
       return (await import('../rs/main.js')).rsMain(rest, stdout, stderr);
