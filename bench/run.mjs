@@ -208,7 +208,12 @@ async function main() {
     sections.push({ file, mod, groups, results });
   }
   if (opts.write) {
-    writeFileSync(join(root, 'BENCHMARKS.md'), markdown(sections, opts));
+    // The live block (bench/live/run.mjs, `npm run bench:live`) is that script's to rewrite: keep it.
+    const path = join(root, 'BENCHMARKS.md');
+    const live = existsSync(path)
+      ? /<!-- bench:live:begin -->[\s\S]*<!-- bench:live:end -->\n?/.exec(readFileSync(path, 'utf8'))?.[0]
+      : undefined;
+    writeFileSync(path, markdown(sections, opts) + (live ? `\n${live}` : ''));
     console.log('bench: wrote BENCHMARKS.md');
   } else {
     console.log('bench: BENCHMARKS.md left as it was (filtered or --no-write run)');

@@ -1,0 +1,638 @@
+#!/usr/bin/env node
+// `npm run bench:live`: measures, in one run on one namespace topology with one generator and one sink, how
+// many 64-byte UDP frames per second each contender delivers and what each costs in CPU per packet:
+//   uvs NAT, DR and TUN (`uvs daemon`), the kernel's own NAT load balancer (nftables numgen DNAT with
+//   ip_forward=1), and the minimal C AF_PACKET forwarder in bench/c/fwd.c (the ceiling of the I/O method).
+// Then it rewrites the live block of BENCHMARKS.md (between the bench:live markers; bench/run.mjs keeps it).
+// The method follows DESIGN.md, "Measuring on a small VM"; the figures it writes say how they were taken.
+//
+// Usage: node bench/live/run.mjs [--quick] [--no-write] [--seconds=S] [--rates=50000,100000,...]
+//        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy] [--batch=N] [--only=NAME,...]
+// Needs root (network namespaces), cc, nft and ethtool. Every step is bounded; namespaces are removed on
+// exit, on failure and on SIGINT/SIGTERM.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { renderLiveSection, replaceLiveBlock } from './report.mjs';
+import {
+  ADDR,
+  buildBenchTopology,
+  directorKernelNat,
+  directorOutOfTheWay,
+  kernelNatRuleset,
+  threadsNamed,
+  uvsConfig,
+  uvsRules,
+} from './topology.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const binDir = join(root, 'dist', 'bench-live');
+
+const GEN_CPU = 0;
+const FORWARDER_CPU = 1;
+const SOURCE_PORTS = 1024;
+/** After the generator stops: queues in the veths, the forwarder and the sink drain within this. */
+const SETTLE_MS = 300;
+/** Bound on starting a contender (the uvs daemon compiles and opens its rings within a few seconds). */
+const START_TIMEOUT_MS = 20_000;
+/** Bound on one child beyond its own duration. */
+const CHILD_SLACK_MS = 10_000;
+
+const CONTENDERS = [
+  { name: 'uvs-nat', kind: 'uvs', flag: '-m', label: 'uvs NAT (-m)' },
+  { name: 'uvs-dr', kind: 'uvs', flag: '-g', label: 'uvs DR (-g)' },
+  { name: 'uvs-tun', kind: 'uvs', flag: '-i', label: 'uvs TUN (-i)' },
+  { name: 'kernel-nat', kind: 'kernel', label: 'kernel nftables DNAT' },
+  { name: 'c-fwd', kind: 'c', label: 'C AF_PACKET forwarder' },
+];
+
+function parseArgs(argv) {
+  const opts = {
+    quick: false,
+    write: true,
+    seconds: undefined,
+    rates: undefined,
+    cpuRate: 100_000,
+    rx: 'ring',
+    wake: 'poll',
+    batch: 64,
+    only: undefined,
+  };
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`bench:live: unexpected argument ${arg}`);
+    const [, key, value] = m;
+    if (key === 'quick') opts.quick = true;
+    else if (key === 'no-write') opts.write = false;
+    else if (key === 'seconds') opts.seconds = Number(value);
+    else if (key === 'rates') opts.rates = String(value).split(',').map(Number);
+    else if (key === 'cpu-rate') opts.cpuRate = Number(value);
+    else if (key === 'rx' && (value === 'ring' || value === 'mmsg')) opts.rx = value;
+    else if (key === 'wake' && (value === 'poll' || value === 'busy')) opts.wake = value;
+    else if (key === 'batch') opts.batch = Number(value);
+    else if (key === 'only') opts.only = String(value).split(',');
+    else throw new Error(`bench:live: unknown option ${arg}`);
+  }
+  opts.seconds ??= opts.quick ? 1.5 : 3;
+  opts.rates ??= opts.quick ? [100_000, 300_000, 600_000] : [50_000, 100_000, 200_000, 300_000, 400_000, 600_000];
+  if (!opts.rates.includes(opts.cpuRate)) opts.rates = [...opts.rates, opts.cpuRate].sort((a, b) => a - b);
+  if (!(opts.seconds > 0 && opts.seconds <= 30)) throw new Error('bench:live: --seconds must be in (0, 30]');
+  if (opts.rates.some((r) => !(r > 0 && r <= 5_000_000))) throw new Error('bench:live: bad --rates');
+  return opts;
+}
+
+const out = (line) => console.log(line);
+
+function sh(cmd, args, options = {}) {
+  const res = spawnSync(cmd, args, { encoding: 'utf8', timeout: options.timeout ?? 120_000, cwd: root });
+  if (res.status !== 0 && !options.allowFail) {
+    throw new Error(`bench:live: \`${cmd} ${args.join(' ')}\` failed:\n${(res.stderr || res.stdout || '').trim()}`);
+  }
+  return res;
+}
+
+function preflight() {
+  if (process.getuid?.() !== 0) throw new Error('bench:live: needs root (network namespaces, AF_PACKET)');
+  for (const [cmd, arg] of [
+    ['cc', '--version'],
+    ['nft', '--version'],
+    ['ethtool', '--version'],
+    ['taskset', '--version'],
+  ]) {
+    if (spawnSync(cmd, [arg], { stdio: 'ignore', timeout: 5_000 }).status !== 0) {
+      throw new Error(`bench:live: ${cmd} is not installed (apt-get install ${cmd === 'cc' ? 'gcc' : cmd})`);
+    }
+  }
+  if (os.cpus().length < 2) throw new Error('bench:live: needs two CPUs (generator on cpu0, forwarder on cpu1)');
+}
+
+/** Builds src/ (the daemon runs from dist/) and the C programs; no binary is kept in the tree. */
+function build() {
+  const tsc = join(root, 'node_modules', '.bin', 'tsc');
+  const res = sh(tsc, ['-p', join(root, 'tsconfig.json')], { allowFail: true, timeout: 300_000 });
+  if (res.status !== 0) {
+    if (!existsSync(join(root, 'dist', 'cli', 'uvs.js'))) {
+      throw new Error(`bench:live: building src/ failed and there is no dist/:\n${res.stdout}${res.stderr}`);
+    }
+    out('warning: `tsc -p tsconfig.json` failed; measuring the dist/ already built (see `npm run build`)');
+  }
+  mkdirSync(binDir, { recursive: true });
+  const bins = {};
+  for (const name of ['gen', 'fwd', 'sink']) {
+    bins[name] = join(binDir, name);
+    sh('cc', ['-O2', '-Wall', '-o', bins[name], join(root, 'bench', 'c', `${name}.c`)]);
+  }
+  return bins;
+}
+
+/** A child inside a namespace, with a hard time limit, its stdout split into lines. */
+class Child {
+  constructor(ns, argv, timeoutMs) {
+    this.stdout = '';
+    this.stderr = '';
+    this.lines = [];
+    this.waiters = [];
+    this.proc = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let pending = '';
+    this.proc.stdout.setEncoding('utf8').on('data', (chunk) => {
+      this.stdout += chunk;
+      pending += chunk;
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        this.lines.push(line);
+        for (const w of [...this.waiters]) w(line);
+      }
+    });
+    this.proc.stderr.setEncoding('utf8').on('data', (chunk) => {
+      this.stderr += chunk;
+    });
+    this.timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    this.done = new Promise((resolve) => {
+      this.proc.on('close', (code, signal) => {
+        clearTimeout(this.timer);
+        this.exited = true;
+        resolve({ code, signal });
+        for (const w of [...this.waiters]) w(null);
+      });
+    });
+    children.add(this);
+    this.done.then(() => children.delete(this));
+  }
+
+  /** The next stdout line (from now on) that matches, or an error after `timeoutMs` or when the child ends. */
+  nextLine(match, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`no expected output within ${timeoutMs} ms`)), timeoutMs);
+      const waiter = (line) => {
+        if (line === null) finish(new Error(`it ended: ${this.stderr.trim() || this.stdout.trim()}`));
+        else if (match(line)) finish(undefined, line);
+      };
+      const finish = (err, line) => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        if (err) reject(err);
+        else resolve(line);
+      };
+      if (this.exited) finish(new Error(`it had ended: ${this.stderr.trim()}`));
+      else this.waiters.push(waiter);
+    });
+  }
+
+  async stop(graceMs = 3_000) {
+    if (this.exited) return;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
+    await this.done;
+    clearTimeout(t);
+  }
+}
+
+const children = new Set();
+
+/** Sum of busy and total jiffies of each CPU, from /proc/stat (global, whatever namespace). */
+function cpuTimes() {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  const cpus = [];
+  for (const line of lines) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2].trim().split(/\s+/).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    cpus[Number(m[1])] = { busy: total - idle, total };
+  }
+  return cpus;
+}
+
+function cpuBusyCores(before, after) {
+  const perCpu = after.map((a, i) => {
+    const b = before[i];
+    const total = a.total - b.total;
+    return total > 0 ? (a.busy - b.busy) / total : 0;
+  });
+  return { perCpu, cores: perCpu.reduce((x, y) => x + y, 0) };
+}
+
+/**
+ * Nanoseconds on CPU of every thread of `pids`, from /proc/PID/task/TID/schedstat: the scheduler's exact run
+ * time. /proc/stat samples at the tick, and on this NO_HZ kernel it misses short bursts of work entirely.
+ */
+function threadCpuNs(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {}
+    }
+  }
+  return total;
+}
+
+/** Udp counters of the sink's namespace (/proc/net/snmp shows the reading process's namespace). */
+function sinkSnmp(topology) {
+  const text = sh('ip', ['netns', 'exec', topology.ns.sink, 'cat', '/proc/net/snmp']).stdout;
+  const lines = text.split('\n').filter((l) => l.startsWith('Udp:'));
+  const keys = (lines[0] ?? '').split(/\s+/).slice(1);
+  const vals = (lines[1] ?? '').split(/\s+/).slice(1).map(Number);
+  const get = (k) => vals[keys.indexOf(k)] ?? 0;
+  return { rcvbufErrors: get('RcvbufErrors'), csumErrors: get('InCsumErrors'), noPorts: get('NoPorts') };
+}
+
+class Bench {
+  constructor(opts, bins, topology, sink) {
+    this.opts = opts;
+    this.bins = bins;
+    this.topology = topology;
+    this.sink = sink;
+    this.stepNo = 0;
+    this.totalSteps = 0;
+    /** The running contender's process (uvs daemon, C forwarder), if it is one. */
+    this.contenderPid = undefined;
+    // Softirq work that does not run in a NAPI thread lands in ksoftirqd; count it for the director.
+    this.softirqPids = threadsNamed('ksoftirqd/');
+  }
+
+  /** The sink's reader and its NAPI thread. */
+  sinkPids() {
+    return [this.sink.proc.pid, ...this.topology.napi.sink];
+  }
+
+  /** Threads doing the director's work: the contender, the director's ingress NAPI thread, ksoftirqd. */
+  directorPids() {
+    return [...(this.contenderPid ? [this.contenderPid] : []), ...this.topology.napi.dirIn, ...this.softirqPids];
+  }
+
+  async sinkCounts() {
+    const line = this.sink.nextLine((l) => l.startsWith('{"udp"'), 5_000);
+    this.sink.proc.kill('SIGUSR1');
+    const counts = JSON.parse(await line);
+    return { ...counts, ...sinkSnmp(this.topology) };
+  }
+
+  async generate(rate, seconds, extra = []) {
+    const t = this.topology;
+    const argv = [
+      this.bins.gen,
+      '--if',
+      t.dev.gen,
+      '--src-mac',
+      t.mac.gen,
+      '--dst-mac',
+      t.mac.dirIn,
+      '--src-ip',
+      ADDR.gen,
+      '--dst-ip',
+      ADDR.vip,
+      '--dst-port',
+      String(ADDR.port),
+      '--ports',
+      String(SOURCE_PORTS),
+      '--rate',
+      String(rate),
+      '--seconds',
+      String(seconds),
+      '--cpu',
+      String(GEN_CPU),
+      ...extra,
+    ];
+    const gen = new Child(t.ns.gen, argv, seconds * 1000 + CHILD_SLACK_MS);
+    const { code } = await gen.done;
+    if (code !== 0) throw new Error(`bench:live: the generator failed: ${gen.stderr.trim()}`);
+    return JSON.parse(gen.stdout.trim().split('\n').pop());
+  }
+
+  /** One fixed-rate step: offered and delivered pps, busy CPU over the generator's run. */
+  async step(contender, rate, seconds, tunnel) {
+    const before = await this.sinkCounts();
+    const cpu0 = cpuTimes();
+    const dir0 = threadCpuNs(this.directorPids());
+    const sink0 = threadCpuNs(this.sinkPids());
+    const t0 = performance.now();
+    const gen = await this.generate(rate, seconds);
+    const dir1 = threadCpuNs(this.directorPids());
+    const sink1 = threadCpuNs(this.sinkPids());
+    const cpu1 = cpuTimes();
+    await sleep(SETTLE_MS);
+    const after = await this.sinkCounts();
+    const wall = (performance.now() - t0) / 1000;
+    const delivered = tunnel
+      ? after.ipip - before.ipip
+      : after.udp - before.udp + (after.rcvbufErrors - before.rcvbufErrors);
+    const cpu = cpuBusyCores(cpu0, cpu1);
+    const result = {
+      rate,
+      offeredPps: gen.sent / gen.seconds,
+      sent: gen.sent,
+      seconds: gen.seconds,
+      delivered,
+      deliveredPps: delivered / gen.seconds,
+      csumErrors: after.csumErrors - before.csumErrors,
+      rcvbufErrors: after.rcvbufErrors - before.rcvbufErrors,
+      noPorts: after.noPorts - before.noPorts,
+      ipipBad: after.ipipBad - before.ipipBad,
+      cpuPerCpu: cpu.perCpu,
+      cpuCores: cpu.cores,
+      generatorCpuS: gen.cpu,
+      directorCpuS: (dir1 - dir0) / 1e9,
+      /** Cores kept busy by the generator and the director's side (contender, ingress NAPI, ksoftirqd). */
+      workCores: (gen.cpu + (dir1 - dir0) / 1e9) / gen.seconds,
+      /**
+       * Busy cores by /proc/stat minus every thread of ours: other work on the machine during the step, a
+       * rough noise gauge (/proc/stat is tick-sampled, so it only means something when it is large).
+       */
+      otherCores: Math.max(0, cpu.cores - (gen.cpu + (dir1 - dir0) / 1e9 + (sink1 - sink0) / 1e9) / gen.seconds),
+      wall,
+    };
+    this.progress(contender, result);
+    return result;
+  }
+
+  progress(contender, r) {
+    this.stepNo++;
+    const n = String(this.totalSteps).length;
+    const rate = r.rate === 0 ? 'flat out' : `${kpps(r.rate)}`;
+    const cpus = `gen ${pctOf(r.generatorCpuS / r.seconds)} director ${pctOf(r.directorCpuS / r.seconds)} other work ${pctOf(r.otherCores)}`;
+    const errs = r.csumErrors + r.ipipBad > 0 ? `, ${r.csumErrors + r.ipipBad} bad checksums` : '';
+    out(
+      `[${String(this.stepNo).padStart(n)}/${this.totalSteps}] ${contender.padEnd(10)} offered ${rate.padStart(8)} ` +
+        `(sent ${kpps(r.offeredPps)}) -> delivered ${kpps(r.deliveredPps).padStart(7)}  ${cpus}${errs}`,
+    );
+  }
+}
+
+const pctOf = (x) => `${Math.round(x * 100)}%`;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const kpps = (pps) => `${(pps / 1000).toFixed(1)}k`;
+
+function waitForSocket(path, child, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  return (async () => {
+    for (;;) {
+      if (child.exited) throw new Error(`the uvs daemon exited at start:\n${child.stderr.trim()}`);
+      try {
+        if (statSync(path).isSocket()) return;
+      } catch {}
+      if (Date.now() > deadline) throw new Error(`the uvs daemon did not open ${path} in time`);
+      await sleep(100);
+    }
+  })();
+}
+
+/** Starts a contender in the director namespace; returns its stop function. */
+async function startContender(c, bench, workDir) {
+  const t = bench.topology;
+  const lifetime = 30 * 60_000;
+  if (c.kind === 'uvs') {
+    directorOutOfTheWay(t);
+    const dir = join(workDir, c.name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'rules.txt'), uvsRules(c.flag));
+    const io = { rx: bench.opts.rx, wake: bench.opts.wake, batch: bench.opts.batch };
+    writeFileSync(join(dir, 'uvs.yaml'), stringify(uvsConfig(t, dir, io)));
+    const argv = [
+      'taskset',
+      '-c',
+      String(FORWARDER_CPU),
+      process.execPath,
+      join(root, 'dist', 'cli', 'uvs.js'),
+      'daemon',
+      '--config',
+      join(dir, 'uvs.yaml'),
+      '--log-level',
+      'warn',
+    ];
+    const child = new Child(t.ns.director, argv, lifetime);
+    await waitForSocket(join(dir, 'uvs.sock'), child, START_TIMEOUT_MS);
+    bench.contenderPid = child.proc.pid;
+    return { stop: () => child.stop(), describe: () => child.stderr.trim().split('\n').slice(-3).join('\n') };
+  }
+  if (c.kind === 'kernel') {
+    directorOutOfTheWay(t);
+    directorKernelNat(t);
+    return { stop: async () => directorOutOfTheWay(t), describe: () => '' };
+  }
+  directorOutOfTheWay(t);
+  const argv = [
+    bench.bins.fwd,
+    '--in',
+    t.dev.dirIn,
+    '--out',
+    t.dev.dirOut,
+    '--vip',
+    ADDR.vip,
+    ...ADDR.rips.flatMap((r) => ['--rip', r]),
+    '--dst-mac',
+    t.mac.sink,
+    '--cpu',
+    String(FORWARDER_CPU),
+  ];
+  const child = new Child(t.ns.director, argv, lifetime);
+  await child.nextLine((l) => l.includes('"ready"'), START_TIMEOUT_MS);
+  bench.contenderPid = child.proc.pid;
+  return { stop: () => child.stop(), describe: () => child.stderr.trim() };
+}
+
+async function measureContender(c, bench, workDir) {
+  const { opts } = bench;
+  const result = { name: c.name, label: c.label, steps: [], error: undefined };
+  let running;
+  try {
+    running = await startContender(c, bench, workDir);
+    // Warm-up: creates the connections (every source port) and proves the path works at all.
+    const warm = await bench.step(c.name, 20_000, 0.5, c.flag === '-i');
+    result.warmup = warm;
+    if (warm.delivered === 0) {
+      const why = warm.csumErrors + warm.ipipBad > 0 ? ' (every packet had a bad checksum)' : '';
+      throw new Error(`delivered nothing at 20 kpps${why}; the setup is broken. ${running.describe()}`);
+    }
+    for (const rate of [...opts.rates, 0])
+      result.steps.push(await bench.step(c.name, rate, opts.seconds, c.flag === '-i'));
+  } catch (err) {
+    result.error = err instanceof Error ? err.message : String(err);
+    out(`  ${c.name}: FAILED: ${result.error}`);
+  } finally {
+    await running?.stop();
+    bench.contenderPid = undefined;
+  }
+  return result;
+}
+
+function git(args) {
+  try {
+    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  preflight();
+  const load = os.loadavg();
+  out(
+    `bench:live: load average at start ${load.map((l) => l.toFixed(2)).join(' ')} (other work on this machine adds noise)`,
+  );
+  out('bench:live: building src/ and bench/c/ ...');
+  const bins = build();
+
+  const contenders = CONTENDERS.filter((c) => !opts.only || opts.only.includes(c.name));
+  const workDir = mkdtempSync(join(os.tmpdir(), 'uvs-bench-live-'));
+  let topology;
+  const cleanup = () => {
+    for (const c of children) c.proc.kill('SIGKILL');
+    topology?.teardown();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => {
+      cleanup();
+      out(`bench:live: stopped by ${sig}; namespaces removed`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+  const started = new Date();
+  try {
+    topology = buildBenchTopology(out);
+    const sink = new Child(
+      topology.ns.sink,
+      [bins.sink, '--port', String(ADDR.port), '--ipip', '--cpu', String(GEN_CPU), '--seconds', '1800'],
+      1_800_000,
+    );
+    await sink.nextLine((l) => l.includes('"ready"'), START_TIMEOUT_MS);
+    const bench = new Bench(opts, bins, topology, sink);
+    bench.totalSteps = 3 + contenders.length * (opts.rates.length + 2);
+
+    // Generator only: the director drops everything at ingress. Its CPU is what every contender's figure is
+    // measured against; its flat-out rate is the most any contender can be offered. The bad-checksum step
+    // proves that the sink counts only what its UDP stack accepts.
+    directorOutOfTheWay(topology);
+    const baseline = {
+      cpuRate: await bench.step('generator', opts.cpuRate, opts.seconds, false),
+      flatOut: await bench.step('generator', 0, opts.seconds, false),
+    };
+    const csumCheck = await checksumCheck(bench);
+
+    const results = [];
+    for (const c of contenders) results.push(await measureContender(c, bench, workDir));
+    const finished = new Date();
+    const meta = {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      kernel: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      date: started.toISOString(),
+      minutes: (finished - started) / 60_000,
+      command: commandLine(),
+      commit: git(['describe', '--always', '--dirty']) ?? 'unknown',
+      loadAverage: load,
+      loadAverageEnd: os.loadavg(),
+      opts,
+      kernelRuleset: kernelNatRuleset(),
+      uvsRules: uvsRules('-m'),
+    };
+    const report = { meta, baseline, csumCheck, results };
+    writeFileSync(join(binDir, 'results.json'), JSON.stringify(report, null, 2));
+    const section = renderLiveSection(report);
+    if (opts.write) {
+      const path = join(root, 'BENCHMARKS.md');
+      const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
+      writeFileSync(path, replaceLiveBlock(current, section));
+      out('bench:live: wrote the live section of BENCHMARKS.md');
+    } else {
+      out(section);
+    }
+    const broken = results.filter((r) => r.error !== undefined);
+    if (broken.length > 0) {
+      throw new Error(`bench:live: ${broken.map((r) => `${r.name} (${r.error})`).join('; ')}`);
+    }
+  } finally {
+    await sleep(0);
+    cleanup();
+  }
+}
+
+/** Sends frames with corrupted UDP checksums through nothing but the sink's own stack: none may count. */
+async function checksumCheck(bench) {
+  // The generator talks to the director's MAC, which drops everything here; so this check goes straight to
+  // the sink by giving the sink's own MAC and one of its RIPs from inside the director namespace.
+  const t = bench.topology;
+  const before = await bench.sinkCounts();
+  const argv = [
+    bench.bins.gen,
+    '--if',
+    t.dev.dirOut,
+    '--src-mac',
+    t.mac.dirOut,
+    '--dst-mac',
+    t.mac.sink,
+    '--src-ip',
+    ADDR.gen,
+    '--dst-ip',
+    ADDR.rips[0],
+    '--dst-port',
+    String(ADDR.port),
+    '--ports',
+    '16',
+    '--count',
+    '1000',
+    '--rate',
+    '50000',
+    '--seconds',
+    '2',
+  ];
+  const good = new Child(t.ns.director, argv, 10_000);
+  await good.done;
+  const bad = new Child(t.ns.director, [...argv, '--bad-csum'], 10_000);
+  await bad.done;
+  await sleep(SETTLE_MS);
+  const after = await bench.sinkCounts();
+  const r = {
+    goodSent: 1000,
+    badSent: 1000,
+    counted: after.udp - before.udp + (after.rcvbufErrors - before.rcvbufErrors),
+    csumErrors: after.csumErrors - before.csumErrors,
+  };
+  r.ok = r.counted === r.goodSent && r.csumErrors === r.badSent;
+  bench.stepNo++;
+  out(
+    `[${String(bench.stepNo).padStart(String(bench.totalSteps).length)}/${bench.totalSteps}] sink check: 1000 good + 1000 bad-checksum frames -> counted ${r.counted}, ` +
+      `InCsumErrors +${r.csumErrors} ${r.ok ? '(ok)' : '(UNEXPECTED: the sink does not count what it should)'}`,
+  );
+  if (!r.ok) throw new Error('bench:live: the sink does not count only valid datagrams; figures would be wrong');
+  return r;
+}
+
+function commandLine() {
+  const args = process.argv.slice(2);
+  return process.env.npm_lifecycle_event === 'bench:live'
+    ? `npm run bench:live${args.length ? ` -- ${args.join(' ')}` : ''}`
+    : `node bench/live/run.mjs${args.length ? ` ${args.join(' ')}` : ''}`;
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,280 @@
+// The live benchmark's namespace topology: a generator, a director and a sink, each in its own network
+// namespace, joined by two veth pairs. Every contender (uvs NAT/DR/TUN, the kernel's nftables NAT, the C
+// reference forwarder) runs in the director namespace on the same two interfaces, so they see the same
+// generator and the same sink.
+//
+//   gen  <p>g 192.168.70.2/24 ---- <p>a  director  <p>b ---- <p>s  sink 192.168.71.11/24, .12/24 (RIPs)
+//   route VIP/32 via .70.1          (.70.1 gateway,           VIP 192.168.72.10/32 on lo (DR), default via .71.1
+//   static neighbour for .70.1       DIP .71.1: uvs owns
+//                                    them, or the kernel does when it is the contender)
+//
+// DESIGN.md, "Measuring on a small VM": offloads off on every veth; threaded NAPI on the two receiving veths
+// (director ingress and sink), which needs GRO on there, with those threads pinned to cpu1; rp_filter loose;
+// static neighbours so that ARP never sits in a measurement. Interface names are unique to the run (the NAPI
+// thread names carry them, and other runs may use eth0 at the same time); namespaces are removed by
+// teardown(), also from a process 'exit' hook.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Bound on one `ip`/`nft`/`ethtool` command. */
+const COMMAND_TIMEOUT_MS = 5_000;
+
+export const ADDR = {
+  gen: '192.168.70.2',
+  gateway: '192.168.70.1',
+  dip: '192.168.71.1',
+  rips: ['192.168.71.11', '192.168.71.12'],
+  vip: '192.168.72.10',
+  port: 5000,
+};
+
+/** Fixed MACs make the static neighbour entries and the generator's frames independent of the kernel. */
+const MAC = {
+  gen: '02:b0:00:00:70:02',
+  dirIn: '02:b0:00:00:70:01',
+  dirOut: '02:b0:00:00:71:01',
+  sink: '02:b0:00:00:71:0b',
+};
+
+/** The director's receive thread shares the forwarder's core, as a NIC queue's would; the sink's goes with the
+ * generator and the sink reader, so that cpu1 does the director's work and nothing else of ours. */
+const DIRECTOR_CPU = 1;
+const OUTSIDE_CPU = 0;
+
+function run(cmd, args, input) {
+  const res = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    timeout: COMMAND_TIMEOUT_MS,
+    ...(input === undefined ? {} : { input }),
+  });
+  if (res.status !== 0) {
+    throw new Error(
+      `bench:live: \`${cmd} ${args.join(' ')}\` failed: ${(res.stderr || res.error?.message || '').trim()}`,
+    );
+  }
+  return res.stdout;
+}
+
+const nsRun = (ns, cmd, args, input) => run('ip', ['netns', 'exec', ns, cmd, ...args], input);
+const sysctl = (ns, key, value) => nsRun(ns, 'sysctl', ['-qw', `${key}=${value}`]);
+
+const liveTopologies = new Set();
+let exitHookInstalled = false;
+
+export function buildBenchTopology(log = () => {}) {
+  const tag = `${(process.pid % 0xfff).toString(16)}${randomBytes(1).toString('hex')}`.slice(-4);
+  const prefix = `uvs-bench-${process.pid}-${tag}-`;
+  const dev = { gen: `ub${tag}g`, dirIn: `ub${tag}a`, dirOut: `ub${tag}b`, sink: `ub${tag}s` };
+  const ns = { gen: `${prefix}gen`, director: `${prefix}director`, sink: `${prefix}sink` };
+  const made = [];
+  let tornDown = false;
+  const teardown = () => {
+    if (tornDown) return;
+    tornDown = true;
+    for (const n of made.reverse())
+      spawnSync('ip', ['netns', 'del', n], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS });
+    liveTopologies.delete(handle);
+  };
+  const handle = { teardown };
+  liveTopologies.add(handle);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const t of liveTopologies) t.teardown();
+    });
+  }
+
+  try {
+    for (const n of Object.values(ns)) {
+      run('ip', ['netns', 'add', n]);
+      made.push(n);
+      run('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+      sysctl(n, 'net.ipv6.conf.all.disable_ipv6', '1');
+      sysctl(n, 'net.ipv6.conf.default.disable_ipv6', '1');
+    }
+    run('ip', ['-n', ns.gen, 'link', 'add', dev.gen, 'type', 'veth', 'peer', 'name', dev.dirIn, 'netns', ns.director]);
+    run('ip', [
+      '-n',
+      ns.director,
+      'link',
+      'add',
+      dev.dirOut,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      dev.sink,
+      'netns',
+      ns.sink,
+    ]);
+    const where = { gen: ns.gen, dirIn: ns.director, dirOut: ns.director, sink: ns.sink };
+    for (const [role, d] of Object.entries(dev)) {
+      const n = where[role];
+      run('ip', ['-n', n, 'link', 'set', d, 'address', MAC[role]]);
+      run('ip', ['-n', n, 'link', 'set', d, 'up']);
+      nsRun(n, 'ethtool', ['-K', d, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off']);
+    }
+    // A veth runs NAPI (and so can have a threaded NAPI worker) only while GRO is on.
+    for (const [n, d] of [
+      [ns.director, dev.dirIn],
+      [ns.sink, dev.sink],
+    ]) {
+      nsRun(n, 'ethtool', ['-K', d, 'gro', 'on']);
+      nsRun(n, 'sh', ['-c', `echo 1 > /sys/class/net/${d}/threaded`]);
+    }
+
+    run('ip', ['-n', ns.gen, 'addr', 'add', `${ADDR.gen}/24`, 'dev', dev.gen]);
+    run('ip', ['-n', ns.gen, 'route', 'add', `${ADDR.vip}/32`, 'via', ADDR.gateway]);
+    run('ip', [
+      '-n',
+      ns.gen,
+      'neigh',
+      'replace',
+      ADDR.gateway,
+      'lladdr',
+      MAC.dirIn,
+      'nud',
+      'permanent',
+      'dev',
+      dev.gen,
+    ]);
+
+    for (const rip of ADDR.rips) run('ip', ['-n', ns.sink, 'addr', 'add', `${rip}/24`, 'dev', dev.sink]);
+    // DR: the sink holds the VIP on lo and neither answers nor announces ARP for it (the seed's rs script).
+    run('ip', ['-n', ns.sink, 'addr', 'add', `${ADDR.vip}/32`, 'dev', 'lo']);
+    for (const key of ['all', dev.sink]) {
+      sysctl(ns.sink, `net.ipv4.conf.${key}.arp_ignore`, '1');
+      sysctl(ns.sink, `net.ipv4.conf.${key}.arp_announce`, '2');
+      sysctl(ns.sink, `net.ipv4.conf.${key}.rp_filter`, '0');
+    }
+    run('ip', ['-n', ns.sink, 'route', 'add', 'default', 'via', ADDR.dip]);
+    run('ip', ['-n', ns.sink, 'neigh', 'replace', ADDR.dip, 'lladdr', MAC.dirOut, 'nud', 'permanent', 'dev', dev.sink]);
+
+    for (const key of ['all', 'default', dev.dirIn, dev.dirOut])
+      sysctl(ns.director, `net.ipv4.conf.${key}.rp_filter`, '2');
+    const topology = { ns, dev, mac: MAC, addr: ADDR, teardown, napi: undefined };
+    directorOutOfTheWay(topology);
+    topology.napi = pinNapiThreads(topology);
+    log(
+      `topology ${prefix}{gen,director,sink}: ${dev.gen} -> ${dev.dirIn} | ${dev.dirOut} -> ${dev.sink}; ${topology.napi.text}`,
+    );
+    return topology;
+  } catch (err) {
+    teardown();
+    throw err;
+  }
+}
+
+/** Thread ids whose comm starts with `prefix` (kernel threads are visible from any namespace). */
+export function threadsNamed(prefix) {
+  const pids = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith(prefix)) pids.push(Number(pid));
+    } catch {}
+  }
+  return pids;
+}
+
+/**
+ * Pins the director's ingress NAPI thread to DIRECTOR_CPU and the sink's to OUTSIDE_CPU; returns their thread
+ * ids (for CPU accounting) and a description for the log.
+ */
+function pinNapiThreads(topology) {
+  const dirIn = threadsNamed(`napi/${topology.dev.dirIn}-`);
+  const sink = threadsNamed(`napi/${topology.dev.sink}-`);
+  for (const pid of dirIn) run('taskset', ['-p', '-c', String(DIRECTOR_CPU), String(pid)]);
+  for (const pid of sink) run('taskset', ['-p', '-c', String(OUTSIDE_CPU), String(pid)]);
+  if (dirIn.length === 0 || sink.length === 0)
+    throw new Error('bench:live: no threaded NAPI worker appeared on the veths');
+  return {
+    dirIn,
+    sink,
+    text: `NAPI threads: director ingress ${dirIn} on cpu${DIRECTOR_CPU}, sink ${sink} on cpu${OUTSIDE_CPU}`,
+  };
+}
+
+const DROP_TABLE = 'uvsbench_drop';
+const NAT_TABLE = 'uvsbench_nat';
+
+function deleteTable(topology, family, name) {
+  spawnSync('ip', ['netns', 'exec', topology.ns.director, 'nft', 'delete', 'table', family, name], {
+    stdio: 'ignore',
+    timeout: COMMAND_TIMEOUT_MS,
+  });
+}
+
+/**
+ * The state for user-space forwarders: the kernel holds no address on the datapath interfaces, forwards
+ * nothing, and drops every frame at netdev ingress (AF_PACKET ETH_P_ALL taps run before that hook).
+ */
+export function directorOutOfTheWay(topology) {
+  const { ns, dev } = topology;
+  deleteTable(topology, 'ip', NAT_TABLE);
+  sysctl(ns.director, 'net.ipv4.ip_forward', '0');
+  for (const d of [dev.dirIn, dev.dirOut]) {
+    run('ip', ['-n', ns.director, 'addr', 'flush', 'dev', d]);
+    run('ip', ['-n', ns.director, 'neigh', 'flush', 'dev', d]);
+  }
+  spawnSync('ip', ['netns', 'exec', ns.director, 'conntrack', '-F'], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS });
+  deleteTable(topology, 'netdev', DROP_TABLE);
+  const chains = [dev.dirIn, dev.dirOut]
+    .map((d, i) => `  chain drop${i} { type filter hook ingress device "${d}" priority 0; policy drop; }`)
+    .join('\n');
+  nsRun(ns.director, 'nft', ['-f', '-'], `table netdev ${DROP_TABLE} {\n${chains}\n}\n`);
+}
+
+/** The kernel's own NAT load balancer: ip_forward=1 and nftables `dnat to numgen inc mod N map {...}`. */
+export function directorKernelNat(topology) {
+  const { ns, dev } = topology;
+  deleteTable(topology, 'netdev', DROP_TABLE);
+  run('ip', ['-n', ns.director, 'addr', 'add', `${ADDR.gateway}/24`, 'dev', dev.dirIn]);
+  run('ip', ['-n', ns.director, 'addr', 'add', `${ADDR.dip}/24`, 'dev', dev.dirOut]);
+  run('ip', ['-n', ns.director, 'neigh', 'replace', ADDR.gen, 'lladdr', MAC.gen, 'nud', 'permanent', 'dev', dev.dirIn]);
+  for (const rip of ADDR.rips) {
+    run('ip', ['-n', ns.director, 'neigh', 'replace', rip, 'lladdr', MAC.sink, 'nud', 'permanent', 'dev', dev.dirOut]);
+  }
+  sysctl(ns.director, 'net.ipv4.ip_forward', '1');
+  nsRun(ns.director, 'nft', ['-f', '-'], kernelNatRuleset());
+}
+
+export function kernelNatRuleset() {
+  const map = ADDR.rips.map((rip, i) => `${i} : ${rip}`).join(', ');
+  const n = ADDR.rips.length;
+  return [
+    `table ip ${NAT_TABLE} {`,
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    `    ip daddr ${ADDR.vip} meta l4proto { tcp, udp } th dport ${ADDR.port} dnat to numgen inc mod ${n} map { ${map} }`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** uvs's director config for the benchmark: uvs owns the gateway and VIP outside, the DIP inside. */
+export function uvsConfig(topology, dir, io) {
+  const { dev } = topology;
+  return {
+    interfaces: [
+      { name: dev.dirIn, mac: 'auto', mtu: 'auto', addresses: [`${ADDR.gateway}/24`, `${ADDR.vip}/32`] },
+      { name: dev.dirOut, mac: 'auto', mtu: 'auto', addresses: [`${ADDR.dip}/24`] },
+    ],
+    neighbours: [{ ip: ADDR.gen, mac: MAC.gen }, ...ADDR.rips.map((ip) => ({ ip, mac: MAC.sink }))],
+    rules: 'rules.txt',
+    control: `${dir}/uvs.sock`,
+    state: `${dir}/rules.state`,
+    io: { backend: 'afpacket', rx: io.rx, wake: io.wake, batch: io.batch },
+    conn: { capacity: 65536 },
+  };
+}
+
+/** The UDP virtual service over both RIPs with the mode's forwarding flag (`-m`, `-g`, `-i`). */
+export function uvsRules(flag) {
+  const service = `${ADDR.vip}:${ADDR.port}`;
+  return [`-A -u ${service} -s rr`, ...ADDR.rips.map((rip) => `-a -u ${service} -r ${rip}:${ADDR.port} ${flag} -w 1`)]
+    .join('\n')
+    .concat('\n');
+}
