@@ -94,7 +94,7 @@ function directorTool(topology: LabTopology, distDir: string, tool: string, args
 }
 
 /** The per-mode real-server setup, run inside each server's namespace. */
-async function setUpRealServers(
+export async function setUpRealServers(
   topology: LabTopology,
   distDir: string,
   children: NsChild[],
@@ -120,7 +120,7 @@ async function setUpRealServers(
   }
 }
 
-async function startWebServers(
+export async function startWebServers(
   topology: LabTopology,
   distDir: string,
   children: NsChild[],

@@ -11,7 +11,8 @@ describe.skipIf(!canUseNetns)(`uvs lab ${netnsSkipReason}`, () => {
   for (const mode of ['nat', 'dr', 'tun'] as const) {
     it(`serves ${mode.toUpperCase()} traffic round-robin through the daemon and lists it like ipvsadm`, async () => {
       const lines: string[] = [];
-      const before = listNamespaces().filter((n) => n.startsWith('uvs-lab-'));
+      const mine = (n: string) => n.startsWith(`uvs-lab-${process.pid}-`);
+      const before = listNamespaces().filter(mine);
       const code = await runLab(mode, {
         requests: 4,
         requestTimeoutMs: 3_000,
@@ -41,7 +42,7 @@ describe.skipIf(!canUseNetns)(`uvs lab ${netnsSkipReason}`, () => {
         if (mode === 'nat') expect(Number(r[4])).toBeGreaterThan(0);
         else expect(r[4]).toBe('0');
       }
-      expect(listNamespaces().filter((n) => n.startsWith('uvs-lab-'))).toEqual(before);
+      expect(listNamespaces().filter(mine)).toEqual(before);
     }, 60_000);
   }
 });
