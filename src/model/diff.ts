@@ -5,17 +5,14 @@
 
 import type { Dest } from '../ipvs/dest.js';
 import { DestRegistry } from '../ipvs/dest.js';
-import { type NumberedCommand, type RuleCommand, RulesModel, type RulesSnapshot, type Service } from './rules.js';
-
-function sameService(a: Service, b: Service): boolean {
-  return (
-    a.sched === b.sched &&
-    a.schedFlags === b.schedFlags &&
-    a.timeout === b.timeout &&
-    a.netmask === b.netmask &&
-    a.onePacket === b.onePacket
-  );
-}
+import {
+  type NumberedCommand,
+  type RuleCommand,
+  RulesModel,
+  type RulesSnapshot,
+  type Service,
+  sameServiceConfig,
+} from './rules.js';
 
 function sameDest(a: Dest, b: Dest): boolean {
   return a.fwd === b.fwd && a.weight === b.weight && a.uThreshold === b.uThreshold && a.lThreshold === b.lThreshold;
@@ -63,7 +60,7 @@ export function diffRules(current: RulesSnapshot, target: RulesSnapshot): RuleCo
     if (s === undefined) {
       out.push(serviceCommand('add-service', t));
     } else {
-      if (!sameService(s, t)) out.push(serviceCommand('edit-service', t));
+      if (!sameServiceConfig(s, t)) out.push(serviceCommand('edit-service', t));
       for (const d of s.dests) {
         if (!t.dests.some((e) => e.addr === d.addr && e.port === d.port)) {
           out.push({

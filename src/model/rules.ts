@@ -197,7 +197,8 @@ interface WorkService {
   published: Service | undefined;
 }
 
-function sameConfig(a: ServiceConfig, b: ServiceConfig): boolean {
+/** Whether two service configurations are the same (the scheduler instance survives an -E that changes nothing). */
+export function sameServiceConfig(a: ServiceConfig, b: ServiceConfig): boolean {
   return (
     a.sched === b.sched &&
     a.schedFlags === b.schedFlags &&
@@ -385,7 +386,7 @@ class Transaction {
       if (this.live) scheduler!.update([]);
       return;
     }
-    if (sameConfig(existing.config, cfg)) return;
+    if (sameServiceConfig(existing.config, cfg)) return;
     existing.config = cfg;
     existing.published = undefined;
     if (!keep) {
