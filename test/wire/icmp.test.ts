@@ -17,19 +17,7 @@ import {
 } from '../../src/wire/icmp.js';
 import { Reason } from '../../src/wire/reason.js';
 import { hex, poisoned } from '../helpers/bytes.js';
-
-// RFC 1071 written out plainly, independent of src/wire/checksum.ts: the sum of big-endian 16-bit words
-// with end-around carry, an odd last byte padded with zero, inverted. ICMP has no pseudo-header.
-function referenceChecksum(bytes: ArrayLike<number>): number {
-  let sum = 0;
-  for (let i = 0; i < bytes.length; i += 2) {
-    const hi = bytes[i] as number;
-    const lo = i + 1 < bytes.length ? (bytes[i + 1] as number) : 0;
-    sum += hi * 256 + lo;
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  }
-  return ~sum & 0xffff;
-}
+import { referenceChecksum } from '../helpers/rfc1071.js';
 
 /** Checksum of `bytes` with the 16-bit field at `at` taken as 0. */
 function checksumWithFieldZero(bytes: Uint8Array, at: number): number {

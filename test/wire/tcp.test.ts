@@ -4,41 +4,11 @@ import { parseIpv4 } from '../../src/wire/addr.js';
 import { Reason } from '../../src/wire/reason.js';
 import { emitTcp, parseTcp, TcpFlag, TcpView, tcpReprLen } from '../../src/wire/tcp.js';
 import { hex, poisoned } from '../helpers/bytes.js';
-
-// RFC 1071 written out plainly, independent of src/wire/checksum.ts: the sum of big-endian 16-bit words
-// with end-around carry, an odd last byte padded with zero, inverted.
-function referenceChecksum(bytes: ArrayLike<number>): number {
-  let sum = 0;
-  for (let i = 0; i < bytes.length; i += 2) {
-    const hi = bytes[i] as number;
-    const lo = i + 1 < bytes.length ? (bytes[i + 1] as number) : 0;
-    sum += hi * 256 + lo;
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  }
-  return ~sum & 0xffff;
-}
+import { pseudoHeaderAndSegment, referenceChecksum } from '../helpers/rfc1071.js';
 
 /** The TCP checksum of `segment` as RFC 9293 3.1 defines it: pseudo-header, then the segment with 0 in its field. */
 function referenceTcpChecksum(src: number, dst: number, segment: Uint8Array): number {
-  const len = segment.length;
-  const bytes = [
-    src >>> 24,
-    (src >>> 16) & 0xff,
-    (src >>> 8) & 0xff,
-    src & 0xff,
-    dst >>> 24,
-    (dst >>> 16) & 0xff,
-    (dst >>> 8) & 0xff,
-    dst & 0xff,
-    0,
-    6,
-    len >>> 8,
-    len & 0xff,
-    ...segment,
-  ];
-  bytes[12 + 16] = 0;
-  bytes[12 + 17] = 0;
-  return referenceChecksum(bytes);
+  return referenceChecksum(pseudoHeaderAndSegment(src, dst, 6, segment, 16));
 }
 
 const client = parseIpv4('192.168.1.10')!;

@@ -4,46 +4,11 @@ import { parseIpv4 } from '../../src/wire/addr.js';
 import { Reason } from '../../src/wire/reason.js';
 import { emitUdp, parseUdp, UdpView, udpReprLen } from '../../src/wire/udp.js';
 import { hex, poisoned } from '../helpers/bytes.js';
-
-// RFC 1071 written out plainly, independent of src/wire/checksum.ts: the sum of big-endian 16-bit words
-// with end-around carry (never 0 for non-zero input), an odd last byte padded with zero.
-function referenceSum(bytes: ArrayLike<number>): number {
-  let sum = 0;
-  for (let i = 0; i < bytes.length; i += 2) {
-    const hi = bytes[i] as number;
-    const lo = i + 1 < bytes.length ? (bytes[i + 1] as number) : 0;
-    sum += hi * 256 + lo;
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  }
-  return sum;
-}
-
-/** Pseudo-header (RFC 768) followed by the datagram with 0 in its checksum field. */
-function pseudoAndDatagram(src: number, dst: number, datagram: Uint8Array): number[] {
-  const len = datagram.length;
-  const bytes = [
-    src >>> 24,
-    (src >>> 16) & 0xff,
-    (src >>> 8) & 0xff,
-    src & 0xff,
-    dst >>> 24,
-    (dst >>> 16) & 0xff,
-    (dst >>> 8) & 0xff,
-    dst & 0xff,
-    0,
-    17,
-    len >>> 8,
-    len & 0xff,
-    ...datagram,
-  ];
-  bytes[12 + 6] = 0;
-  bytes[12 + 7] = 0;
-  return bytes;
-}
+import { pseudoHeaderAndSegment, referenceChecksum, referenceSum } from '../helpers/rfc1071.js';
 
 /** The UDP checksum as transmitted: a computed 0 goes on the wire as 0xffff (RFC 768). */
 function referenceUdpChecksum(src: number, dst: number, datagram: Uint8Array): number {
-  const check = ~referenceSum(pseudoAndDatagram(src, dst, datagram)) & 0xffff;
+  const check = referenceChecksum(pseudoHeaderAndSegment(src, dst, 17, datagram, 6));
   return check === 0 ? 0xffff : check;
 }
 
@@ -67,11 +32,11 @@ function setChecksum(buf: Uint8Array, off: number, check: number): void {
  */
 function datagramComputingToZero(src: number, dst: number): Uint8Array {
   const datagram = hex('30 39 00 35  00 0c 00 00  00 00 00 00');
-  const partial = referenceSum(pseudoAndDatagram(src, dst, datagram));
+  const partial = referenceSum(pseudoHeaderAndSegment(src, dst, 17, datagram, 6));
   const word = 0xffff - partial;
   datagram[10] = word >>> 8;
   datagram[11] = word & 0xff;
-  expect(referenceSum(pseudoAndDatagram(src, dst, datagram))).toBe(0xffff);
+  expect(referenceSum(pseudoHeaderAndSegment(src, dst, 17, datagram, 6))).toBe(0xffff);
   return datagram;
 }
 
