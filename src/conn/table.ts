@@ -100,6 +100,12 @@ export class ConnTable {
   //   0 caddr  1 vaddr  2 daddr  3 cport << 16 | vport  4 dport << 16 | proto << 8 | flags  5 next (Int32)
   //   6-7 expires (Float64 word 3 of the slot: absolute expiry in ticks; a double so a ms wall clock fits).
   private readonly rec: Uint32Array;
+  /**
+   * The same words as signed numbers. Lookups compare addresses here against `addr | 0`, so that a caller may
+   * pass addresses as signed 32-bit numbers, which V8 never boxes (an unsigned one >= 2^31 is a heap number,
+   * allocated per call wherever the call is not inlined); unsigned arguments still work.
+   */
+  private readonly recInt: Int32Array;
   private readonly recNext: Int32Array;
   private readonly recExpires: Float64Array;
   /** Fwd value of the destination at bind time. */
@@ -134,6 +140,7 @@ export class ConnTable {
     this.seed = (options.seed ?? (Math.random() * 0x100000000) >>> 0) >>> 0;
     const hot = new ArrayBuffer(capacity * 32);
     this.rec = new Uint32Array(hot);
+    this.recInt = new Int32Array(hot);
     this.recNext = new Int32Array(hot);
     this.recExpires = new Float64Array(hot);
     this.fwd = new Uint8Array(capacity);
@@ -188,15 +195,18 @@ export class ConnTable {
   /** Client->VIP packet: the connection (not template) keyed (proto, caddr, cport, vaddr, vport), or NO_ENTRY. */
   lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number, now: number): number {
     const rec = this.rec;
+    const recInt = this.recInt;
+    const client = caddr | 0;
+    const virtual = vaddr | 0;
     const ports = ((cport << 16) | vport) >>> 0;
     const protoNoTemplate = proto << 8;
-    let i = this.buckets[this.bucketOf(proto, caddr, cport)]!;
+    let i = this.buckets[this.bucketOf(proto, client, cport)]!;
     while (i !== NO_ENTRY) {
       const o = i * 8;
       if (
-        rec[o] === caddr &&
+        recInt[o] === client &&
         rec[o + 3] === ports &&
-        rec[o + 1] === vaddr &&
+        recInt[o + 1] === virtual &&
         (rec[o + 4]! & (0xff00 | ConnFlag.template)) === protoNoTemplate
       ) {
         return this.liveOrExpire(i, now);
@@ -209,14 +219,17 @@ export class ConnTable {
   /** NAT reply RIP->client: the connection keyed (proto, daddr, dport, caddr, cport), or NO_ENTRY. */
   lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number, now: number): number {
     const rec = this.rec;
+    const recInt = this.recInt;
+    const client = caddr | 0;
+    const server = daddr | 0;
     const word4 = ((dport << 16) | (proto << 8)) >>> 0;
-    let i = this.buckets[this.bucketOf(proto, caddr, cport)]!;
+    let i = this.buckets[this.bucketOf(proto, client, cport)]!;
     while (i !== NO_ENTRY) {
       const o = i * 8;
       if (
-        rec[o] === caddr &&
+        recInt[o] === client &&
         rec[o + 3]! >>> 16 === cport &&
-        rec[o + 2] === daddr &&
+        recInt[o + 2] === server &&
         (rec[o + 4]! & (0xffffff00 | ConnFlag.template)) >>> 0 === word4
       ) {
         return this.liveOrExpire(i, now);
@@ -598,6 +611,16 @@ export class ConnTable {
 
   daddrOf(i: number): number {
     return this.rec[i * 8 + 2]!;
+  }
+
+  /** vaddrOf(i) | 0: for the datapath, which keeps addresses signed so that they are never boxed. */
+  vaddrInt32Of(i: number): number {
+    return this.recInt[i * 8 + 1]!;
+  }
+
+  /** daddrOf(i) | 0. */
+  daddrInt32Of(i: number): number {
+    return this.recInt[i * 8 + 2]!;
   }
 
   cportOf(i: number): number {

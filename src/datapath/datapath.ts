@@ -22,7 +22,11 @@
 // Every frame is first copied from its rx slot into the next tx slot (headroom kept, so TUN can prepend its
 // outer header in place) and rewritten there; rx and tx must be different batches. Nothing here allocates
 // per packet: views are rebound with reset(), results are numbers and fields, and tracing builds its record
-// only while something subscribes to TRACE_CHANNEL.
+// only while something subscribes to TRACE_CHANNEL. Addresses travel between the stages as signed 32-bit
+// numbers (`addr | 0`) and MACs as two such numbers (macHigh16, macLow32): V8 keeps those small integers,
+// while an unsigned address >= 2^31 or a 48-bit MAC is a heap number, allocated each time it is passed to or
+// returned from a function that V8 did not inline. The unsigned form is made only at the calls into the
+// control plane's objects (service lookup, scheduling), once per new connection.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { DirectorConfig } from '../config/director.js';
 import { NO_ENTRY } from '../conn/table.js';
@@ -33,11 +37,19 @@ import { type IpvsCore, Schedule } from '../ipvs/core.js';
 import { Fwd, fwdNames } from '../ipvs/dest.js';
 import type { RulesSnapshot, Service } from '../model/rules.js';
 import { describeService } from '../model/rules.js';
-import { BROADCAST_MAC, ipv4ToString, macToString, writeIpv4, writeMac } from '../wire/addr.js';
-import { ArpOp, type ArpRepr, ArpView, emitArp, emitGratuitousArp } from '../wire/arp.js';
-import { write16 } from '../wire/bytes.js';
+import {
+  BROADCAST_MAC,
+  ipv4ToString,
+  macHigh16,
+  macLow32,
+  macToString,
+  writeIpv4,
+  writeMacWords,
+} from '../wire/addr.js';
+import { ArpField, ArpOp, type ArpRepr, ArpView, emitArp, emitGratuitousArp } from '../wire/arp.js';
+import { read16, read32i, write16 } from '../wire/bytes.js';
 import { ipv4HeaderChecksum } from '../wire/checksum.js';
-import { ETH_HEADER_LEN, type EthernetRepr, EthernetView, emitEthernet } from '../wire/ethernet.js';
+import { ETH_HEADER_LEN, type EthernetRepr, EthernetView, EthField, emitEthernet } from '../wire/ethernet.js';
 import { type FrameRepr, parseFrame } from '../wire/frame.js';
 import { emitEchoReplyInPlace, emitIcmpError, IcmpType, IcmpUnreachableCode, IcmpView } from '../wire/icmp.js';
 import { encapIpip, IPIP_HEADER_LEN, type IpipOuter } from '../wire/ipip.js';
@@ -143,22 +155,27 @@ export class Datapath {
 
   private readonly ifCount: number;
   private readonly ifMac: Float64Array;
+  /** ifMac as macHigh16 / macLow32, for the per-packet checks and writes. */
+  private readonly ifMacHigh: Uint16Array;
+  private readonly ifMacLow: Int32Array;
   private readonly ifMtu: Uint32Array;
   private readonly ifIndex: Uint32Array;
   private readonly ifNames: readonly string[];
   /**
-   * Owned address -> position of its interface. Keyed by `addr | 0`: a signed 32-bit key is a small integer
-   * to V8, while an unsigned address above 2^31 would be boxed into a heap number on every lookup.
+   * Owned addresses -> position of their interface: open addressing with linear probing over typed arrays,
+   * keyed by `addr | 0`, at most half full. ownedIfPlusOne is 0 for an empty slot.
    */
-  private readonly owned = new Map<number, number>();
-  // Routes, connected ones included, longest prefix first.
-  private readonly rtNetwork: Uint32Array;
-  private readonly rtMask: Uint32Array;
+  private readonly ownedAddr: Int32Array;
+  private readonly ownedIfPlusOne: Uint16Array;
+  private readonly ownedMask: number;
+  // Routes, connected ones included, longest prefix first; addresses as `addr | 0`.
+  private readonly rtNetwork: Int32Array;
+  private readonly rtMask: Int32Array;
   private readonly rtIf: Uint8Array;
-  private readonly rtGateway: Uint32Array;
-  private readonly rtSrc: Uint32Array;
+  private readonly rtGateway: Int32Array;
+  private readonly rtSrc: Int32Array;
   private readonly rtCount: number;
-  /** Result of route(): egress interface position, next hop, preferred source. */
+  /** Result of route(): egress interface position, next hop and preferred source (both `| 0`). */
   private outIf = 0;
   private outHop = 0;
   private outSrc = 0;
@@ -173,6 +190,10 @@ export class Datapath {
   private readonly ethRepr: EthernetRepr = { dst: 0, src: 0, etherType: EtherType.arp };
   private readonly arpRepr: ArpRepr = { op: ArpOp.request, senderMac: 0, senderIp: 0, targetMac: 0, targetIp: 0 };
   private ipId = 0;
+  /** Service addresses of `vipSnapshot` (open addressing, at most half full), to skip the service lookup. */
+  private vipSnapshot: RulesSnapshot | null = null;
+  private vipAddr = new Int32Array(8);
+  private vipUsed = new Uint8Array(8);
   private readonly copier = new FrameCopier();
   private nextTick = Number.NEGATIVE_INFINITY;
   private readonly tickInterval: number;
@@ -197,16 +218,27 @@ export class Datapath {
     if (n === 0 || n > 255) throw new RangeError('a datapath needs 1..255 interfaces');
     this.ifCount = n;
     this.ifMac = new Float64Array(n);
+    this.ifMacHigh = new Uint16Array(n);
+    this.ifMacLow = new Int32Array(n);
     this.ifMtu = new Uint32Array(n);
     this.ifIndex = new Uint32Array(n);
     this.ifNames = config.interfaces.map((f) => f.name);
     const ifindexes = options.ifindexes ?? config.interfaces.map((_, i) => i + 1);
     if (ifindexes.length !== n) throw new RangeError(`${n} interfaces but ${ifindexes.length} ifindexes`);
+    let ownedCount = 0;
+    for (const iface of config.interfaces) ownedCount += iface.addresses.length;
+    let ownedSize = 8;
+    while (ownedSize < ownedCount * 2) ownedSize *= 2;
+    this.ownedAddr = new Int32Array(ownedSize);
+    this.ownedIfPlusOne = new Uint16Array(ownedSize);
+    this.ownedMask = ownedSize - 1;
     config.interfaces.forEach((iface, i) => {
       this.ifMac[i] = iface.mac;
+      this.ifMacHigh[i] = macHigh16(iface.mac);
+      this.ifMacLow[i] = macLow32(iface.mac);
       this.ifMtu[i] = iface.mtu;
       this.ifIndex[i] = ifindexes[i]!;
-      for (const a of iface.addresses) this.owned.set(a.addr | 0, i);
+      for (const a of iface.addresses) this.addOwned(a.addr, i);
     });
 
     // Connected routes (not for /32 addresses, which put nothing else on the link), then the configured
@@ -228,18 +260,18 @@ export class Datapath {
     }
     routes.sort((a, b) => b.len - a.len || (a.gw === 0 ? 0 : 1) - (b.gw === 0 ? 0 : 1));
     this.rtCount = routes.length;
-    this.rtNetwork = Uint32Array.from(routes, (r) => r.network);
-    this.rtMask = Uint32Array.from(routes, (r) => r.mask);
+    this.rtNetwork = Int32Array.from(routes, (r) => r.network);
+    this.rtMask = Int32Array.from(routes, (r) => r.mask);
     this.rtIf = Uint8Array.from(routes, (r) => r.ifPos);
-    this.rtGateway = Uint32Array.from(routes, (r) => r.gw);
-    this.rtSrc = Uint32Array.from(routes, (r) => r.src);
+    this.rtGateway = Int32Array.from(routes, (r) => r.gw);
+    this.rtSrc = Int32Array.from(routes, (r) => r.src);
 
     const tps = core.ticksPerSecond;
     this.tickInterval = NEIGH_TICK_SECONDS * tps;
     this.retryInterval = RETRY_SECONDS * tps;
     this.neigh = new NeighbourTable(options.neighbourCapacity ?? 1024, options.queueCapacity ?? 256, tps);
     for (const s of config.neighbours) {
-      if (!this.route(s.ip) || this.outHop !== s.ip) {
+      if (!this.route(s.ip) || this.outHop !== (s.ip | 0)) {
         throw new RangeError(`static neighbour ${ipv4ToString(s.ip)} is on no connected network`);
       }
       this.neigh.addStatic(s.ip, s.mac, this.outIf);
@@ -269,12 +301,12 @@ export class Datapath {
     const errors: string[] = [];
     const warnings: string[] = [];
     for (const svc of snapshot.services) {
-      if (!this.owned.has(svc.addr | 0)) {
+      if (this.ownerOf(svc.addr) < 0) {
         warnings.push(`${describeService(svc)}: VIP ${ipv4ToString(svc.addr)} is not among the interfaces' addresses`);
       }
       for (const d of svc.dests) {
         const where = `${describeService(svc)} -> ${ipv4ToString(d.addr)}:${d.port}`;
-        if (d.fwd === Fwd.route && (!this.route(d.addr) || this.outHop !== d.addr)) {
+        if (d.fwd === Fwd.route && (!this.route(d.addr) || this.outHop !== (d.addr | 0))) {
           errors.push(`${where}: DR (-g) needs the real server on one of the director's links; it is not`);
         } else if (d.fwd === Fwd.local) {
           warnings.push(`${where}: Local forwarding is not supported; its packets will be dropped`);
@@ -371,14 +403,16 @@ export class Datapath {
     const r = eth.checkLen();
     if (r !== Reason.ok) return this.drop(r);
     if (eth.tags !== 0) return this.drop(Drop.vlanTagged);
-    const dstMac = eth.dst;
+    const dstHigh = read16(buf, off + EthField.dst);
+    const dstLow = read32i(buf, off + EthField.dst + 2);
+    const toUs = dstHigh === this.ifMacHigh[ifPos] && dstLow === this.ifMacLow[ifPos];
     const type = eth.etherType;
     if (type === EtherType.arp) {
-      if (dstMac !== this.ifMac[ifPos] && dstMac !== BROADCAST_MAC) return this.drop(Drop.notForUs);
+      if (!toUs && !(dstHigh === 0xffff && dstLow === -1)) return this.drop(Drop.notForUs);
       return this.handleArp(tx, j, ifPos, now);
     }
     if (type !== EtherType.ipv4) return this.drop(Drop.notIpv4);
-    if (dstMac !== this.ifMac[ifPos]) return this.drop(Drop.notForUs);
+    if (!toUs) return this.drop(Drop.notForUs);
     return this.handleIpv4(tx, j, now);
   }
 
@@ -387,26 +421,30 @@ export class Datapath {
     const arp = this.arp.reset(eth.buf, eth.payloadOff, eth.payloadLen);
     const r = arp.checkLen();
     if (r !== Reason.ok) return this.drop(r);
-    const senderIp = arp.senderIp;
-    const senderMac = arp.senderMac;
-    const targetIp = arp.targetIp;
+    const abuf = arp.buf;
+    const aoff = arp.off;
+    const senderIp = read32i(abuf, aoff + ArpField.senderIp);
+    const senderMacHigh = read16(abuf, aoff + ArpField.senderMac);
+    const senderMacLow = read32i(abuf, aoff + ArpField.senderMac + 2);
+    const targetIp = read32i(abuf, aoff + ArpField.targetIp);
     // Someone else claiming one of our addresses (or our own announcement looped back): never learn it.
-    if (this.owned.has(senderIp | 0)) return this.drop(Drop.arpIgnored);
-    const forUs = this.owned.get(targetIp | 0) === ifPos;
+    if (this.ownerOf(senderIp) >= 0) return this.drop(Drop.arpIgnored);
+    const forUs = this.ownerOf(targetIp) === ifPos;
     let learned = false;
     // An ARP probe (sender 0.0.0.0, RFC 5227) teaches nothing; others are learned when aimed at us, and
     // refresh an existing entry whoever they were for (arp_process()).
     if (senderIp !== 0 && this.onLink(ifPos, senderIp)) {
-      const ready = this.neigh.learn(senderIp, senderMac, ifPos, forUs, now);
+      const ready = this.neigh.learn(senderIp, senderMacHigh, senderMacLow, ifPos, forUs, now);
       learned = this.neigh.learned;
       if (learned) this.counters.arpLearned++;
       if (ready !== NO_NEIGH) this.releaseSlot = ready;
     }
     if (arp.op === ArpOp.request && forUs) {
-      const mac = this.ifMac[ifPos]!;
-      arp.turnIntoReply(mac);
-      eth.dst = senderMac;
-      eth.src = mac;
+      const macHigh = this.ifMacHigh[ifPos]!;
+      const macLow = this.ifMacLow[ifPos]!;
+      arp.turnIntoReplyWords(macHigh, macLow);
+      writeMacWords(eth.buf, eth.off + EthField.dst, senderMacHigh, senderMacLow);
+      writeMacWords(eth.buf, eth.off + EthField.src, macHigh, macLow);
       tx.egressIfindex[j] = this.ifIndex[ifPos]!;
       this.emitted = true;
       this.counters.arpReplies++;
@@ -430,7 +468,7 @@ export class Datapath {
     this.trProto = proto;
     if (proto === IpProto.tcp || proto === IpProto.udp) return this.handleL4(tx, j, proto, now);
     if (proto === IpProto.icmp) return this.handleIcmp(tx, j, now);
-    return this.drop(this.owned.has(ip.dst | 0) ? Drop.unsupportedProto : Drop.notRouted);
+    return this.drop(this.ownerOf(ip.dstInt32) >= 0 ? Drop.unsupportedProto : Drop.notRouted);
   }
 
   private handleL4(tx: FrameBatch, j: number, proto: number, now: number): VerdictCode {
@@ -452,8 +490,8 @@ export class Datapath {
       sport = udp.srcPort;
       dport = udp.dstPort;
     }
-    const src = ip.src;
-    const dst = ip.dst;
+    const src = ip.srcInt32;
+    const dst = ip.dstInt32;
     const core = this.core;
     const conns = core.conns;
     let slot = conns.lookupIn(proto, src, sport, dst, dport, now);
@@ -468,27 +506,45 @@ export class Datapath {
       slot = NO_ENTRY;
     }
     if (slot !== NO_ENTRY) return this.inConn(tx, j, slot, proto, tcpFlags, ConnKind.known, now);
-    const svc = core.rules.snapshot.lookup(proto, dst, dport);
-    if (svc !== undefined) {
-      this.trService = svc;
-      // tcp_conn_schedule(): only a SYN without RST may create a connection.
-      if (proto === IpProto.tcp && (tcpFlags & (TcpFlag.syn | TcpFlag.rst)) !== TcpFlag.syn) {
-        return this.drop(Drop.tcpNoConn);
-      }
-      const decided = core.schedule(svc, proto, src, sport, dst, dport, now);
-      if (decided === Schedule.created) return this.inConn(tx, j, core.slot, proto, tcpFlags, ConnKind.new, now);
-      if (decided === Schedule.untracked) {
-        const dest = core.dest!;
-        this.trConn = ConnKind.untracked;
-        this.trFwd = dest.fwd;
-        this.counters.untracked++;
-        return this.xmitIn(tx, j, dest.fwd, dest.addr, dest.port !== 0 ? dest.port : dport, now);
-      }
-      return this.sendIcmpError(tx, j, IcmpType.destUnreachable, IcmpUnreachableCode.port, 0, now);
-    }
+    const svc = this.lookupService(proto, dst, dport);
+    if (svc !== undefined) return this.scheduleIn(tx, j, svc, proto, src, sport, dst, dport, tcpFlags, now);
     const out = conns.lookupOut(proto, src, sport, dst, dport, now);
     if (out !== NO_ENTRY && conns.fwd[out] === Fwd.masq) return this.outConn(tx, j, out, proto, tcpFlags, now);
-    return this.drop(this.owned.has(dst | 0) ? Drop.noService : Drop.notRouted);
+    return this.drop(this.ownerOf(dst) >= 0 ? Drop.noService : Drop.notRouted);
+  }
+
+  /**
+   * A packet to a service without a connection (ip_vs_in() on a miss). Kept out of handleL4: the unsigned
+   * addresses the scheduler takes are heap numbers, and V8 may box them ahead of the branch that uses them.
+   */
+  private scheduleIn(
+    tx: FrameBatch,
+    j: number,
+    svc: Service,
+    proto: number,
+    src: number,
+    sport: number,
+    dst: number,
+    dport: number,
+    tcpFlags: number,
+    now: number,
+  ): VerdictCode {
+    const core = this.core;
+    this.trService = svc;
+    // tcp_conn_schedule(): only a SYN without RST may create a connection.
+    if (proto === IpProto.tcp && (tcpFlags & (TcpFlag.syn | TcpFlag.rst)) !== TcpFlag.syn) {
+      return this.drop(Drop.tcpNoConn);
+    }
+    const decided = core.schedule(svc, proto, src >>> 0, sport, dst >>> 0, dport, now);
+    if (decided === Schedule.created) return this.inConn(tx, j, core.slot, proto, tcpFlags, ConnKind.new, now);
+    if (decided === Schedule.untracked) {
+      const dest = core.dest!;
+      this.trConn = ConnKind.untracked;
+      this.trFwd = dest.fwd;
+      this.counters.untracked++;
+      return this.xmitIn(tx, j, dest.fwd, dest.addr | 0, dest.port !== 0 ? dest.port : dport, now);
+    }
+    return this.sendIcmpError(tx, j, IcmpType.destUnreachable, IcmpUnreachableCode.port, 0, now);
   }
 
   /** ip_vs_in() after the lookup: server check, stats, state, then the connection's transmitter. */
@@ -511,7 +567,7 @@ export class Datapath {
     conns.countIn(slot, this.ip.totalLength);
     if (proto === IpProto.tcp) conns.tcpTransition(slot, TcpDir.input, tcpFlags, now);
     else conns.udpTransition(slot, now);
-    return this.xmitIn(tx, j, conns.fwd[slot]!, conns.daddrOf(slot), conns.dportOf(slot), now);
+    return this.xmitIn(tx, j, conns.fwd[slot]!, conns.daddrInt32Of(slot), conns.dportOf(slot), now);
   }
 
   /** handle_response(): a NAT reply RIP:rport -> client becomes VIP:vport -> client. */
@@ -525,15 +581,15 @@ export class Datapath {
     conns.countOut(slot, ip.totalLength);
     if (proto === IpProto.tcp) conns.tcpTransition(slot, TcpDir.output, tcpFlags, now);
     else conns.udpTransition(slot, now);
-    const v = this.routeTtlMtu(tx, j, ip.dst, 0, now);
+    const v = this.routeTtlMtu(tx, j, ip.dstInt32, 0, now);
     if (v !== CONTINUE) return v as VerdictCode;
-    const vaddr = conns.vaddrOf(slot);
+    const vaddr = conns.vaddrInt32Of(slot);
     const vport = conns.vportOf(slot);
     if (proto === IpProto.tcp) {
-      this.tcp.adjustForAddressChange(ip.src, vaddr);
+      this.tcp.adjustForAddressChange(ip.srcInt32, vaddr);
       this.tcp.setSrcPort(vport);
     } else {
-      this.udp.adjustForAddressChange(ip.src, vaddr);
+      this.udp.adjustForAddressChange(ip.srcInt32, vaddr);
       this.udp.setSrcPort(vport);
     }
     ip.setSrc(vaddr);
@@ -554,7 +610,7 @@ export class Datapath {
     const ip = this.ip;
     const v = this.routeTtlMtu(tx, j, rip, 0, now);
     if (v !== CONTINUE) return v as VerdictCode;
-    const vaddr = ip.dst;
+    const vaddr = ip.dstInt32;
     if (ip.protocol === IpProto.tcp) {
       this.tcp.adjustForAddressChange(vaddr, rip);
       this.tcp.setDstPort(rport);
@@ -611,7 +667,7 @@ export class Datapath {
     const r = icmp.checkLen();
     if (r !== Reason.ok) return this.drop(r);
     if (!icmp.verifyChecksum(ip.payloadLen)) return this.drop(Reason.icmpBadChecksum);
-    const toOwned = this.owned.has(ip.dst | 0);
+    const toOwned = this.ownerOf(ip.dstInt32) >= 0;
     if (toOwned && icmp.type === IcmpType.echoRequest) return this.echoReply(tx, j, now);
     if (icmp.isError) return this.handleIcmpError(tx, j, toOwned, now);
     return this.drop(toOwned ? Drop.icmpUnhandled : Drop.notRouted);
@@ -621,8 +677,8 @@ export class Datapath {
   private echoReply(tx: FrameBatch, j: number, now: number): VerdictCode {
     const ip = this.ip;
     const buf = ip.buf;
-    const client = ip.src;
-    const own = ip.dst;
+    const client = ip.srcInt32;
+    const own = ip.dstInt32;
     if (!this.route(client)) return this.drop(Drop.noRoute);
     writeIpv4(buf, ip.off + Ipv4Field.src, own);
     writeIpv4(buf, ip.off + Ipv4Field.dst, client);
@@ -665,7 +721,7 @@ export class Datapath {
       const dest = this.core.dests.get(conns.destId[slot]!);
       if (dest === undefined || !dest.available) return this.drop(Drop.destUnavailable);
       conns.countIn(slot, ip.totalLength);
-      const rip = conns.daddrOf(slot);
+      const rip = conns.daddrInt32Of(slot);
       if (fwd !== Fwd.masq) return this.xmitIn(tx, j, fwd, rip, 0, now);
       const v = this.routeTtlMtu(tx, j, rip, 0, now);
       if (v !== CONTINUE) return v as VerdictCode;
@@ -684,9 +740,9 @@ export class Datapath {
     this.trStateBefore = conns.state[slot]!;
     this.trFwd = Fwd.masq;
     conns.countOut(slot, ip.totalLength);
-    const v = this.routeTtlMtu(tx, j, ip.dst, 0, now);
+    const v = this.routeTtlMtu(tx, j, ip.dstInt32, 0, now);
     if (v !== CONTINUE) return v as VerdictCode;
-    const vaddr = conns.vaddrOf(slot);
+    const vaddr = conns.vaddrInt32Of(slot);
     ip.setSrc(vaddr);
     icmp.innerDst = vaddr;
     icmp.innerDstPort = conns.vportOf(slot);
@@ -729,10 +785,10 @@ export class Datapath {
     const ip = this.ip;
     const buf = ip.buf;
     if (ip.protocol === IpProto.icmp && this.icmp.isError) return this.drop(Drop.icmpErrorSuppressed);
-    const sender = ip.src;
-    const dst = ip.dst;
+    const sender = ip.srcInt32;
+    const dst = ip.dstInt32;
     if (!this.route(sender)) return this.drop(Drop.noRoute);
-    const src = this.owned.has(dst | 0) ? dst : this.outSrc;
+    const src = this.ownerOf(dst) >= 0 ? dst : this.outSrc;
     const ipOff = ip.off;
     const end = emitIcmpError(buf, ipOff + 20, type, code, rest, buf, ipOff, ip.totalLength);
     const total = end - ipOff;
@@ -766,12 +822,12 @@ export class Datapath {
     const off = tx.offset[j]!;
     const ifPos = this.outIf;
     const hop = this.outHop;
-    writeMac(buf, off + 6, this.ifMac[ifPos]!);
+    writeMacWords(buf, off + EthField.src, this.ifMacHigh[ifPos]!, this.ifMacLow[ifPos]!);
     tx.egressIfindex[j] = this.ifIndex[ifPos]!;
     const neigh = this.neigh;
     const known = neigh.find(hop, now);
     if (known !== NO_NEIGH && neigh.resolved(known)) {
-      writeMac(buf, off, neigh.mac[known]!);
+      writeMacWords(buf, off + EthField.dst, neigh.macHigh[known]!, neigh.macLow[known]!);
       this.emitted = true;
       return verdict;
     }
@@ -816,7 +872,8 @@ export class Datapath {
   /** Sends the packets waiting on neighbour `slot`, as many as tx has room for. */
   private release(tx: FrameBatch, slot: number): void {
     const neigh = this.neigh;
-    const mac = neigh.mac[slot]!;
+    const macHigh = neigh.macHigh[slot]!;
+    const macLow = neigh.macLow[slot]!;
     const ifPos = neigh.ifPos[slot]!;
     while (neigh.queueLen[slot]! > 0 && tx.count < tx.capacity) {
       const q = neigh.dequeue(slot);
@@ -826,7 +883,7 @@ export class Datapath {
       const off = base + (len <= SLOT_SIZE - tx.headroom ? tx.headroom : SLOT_SIZE - len);
       const from = q * SLOT_SIZE;
       this.copier.copy(neigh.queueBytes, from, tx.bytes, off, len);
-      writeMac(tx.bytes, off, mac);
+      writeMacWords(tx.bytes, off + EthField.dst, macHigh, macLow);
       this.setTxFrame(tx, j, off, len, ifPos);
       tx.count = j + 1;
       this.counters.tx++;
@@ -860,13 +917,16 @@ export class Datapath {
 
   // ---- lookups ----
 
-  /** Longest-prefix match over connected and configured routes; sets outIf, outHop, outSrc. */
+  /**
+   * Longest-prefix match over connected and configured routes; sets outIf, outHop, outSrc. `dst` may be
+   * signed or unsigned; outHop and outSrc are `| 0`.
+   */
   private route(dst: number): boolean {
     for (let k = 0; k < this.rtCount; k++) {
-      if ((dst & this.rtMask[k]!) >>> 0 === this.rtNetwork[k]) {
+      if ((dst & this.rtMask[k]!) === this.rtNetwork[k]) {
         this.outIf = this.rtIf[k]!;
         const gw = this.rtGateway[k]!;
-        this.outHop = gw === 0 ? dst : gw;
+        this.outHop = gw === 0 ? dst | 0 : gw;
         this.outSrc = this.rtSrc[k]!;
         return true;
       }
@@ -876,7 +936,7 @@ export class Datapath {
 
   private onLink(ifPos: number, addr: number): boolean {
     for (let k = 0; k < this.rtCount; k++) {
-      if (this.rtGateway[k] === 0 && this.rtIf[k] === ifPos && (addr & this.rtMask[k]!) >>> 0 === this.rtNetwork[k]) {
+      if (this.rtGateway[k] === 0 && this.rtIf[k] === ifPos && (addr & this.rtMask[k]!) === this.rtNetwork[k]) {
         return true;
       }
     }
@@ -891,6 +951,70 @@ export class Datapath {
       if ((target & a.mask) >>> 0 === a.network) return a.addr;
     }
     return addresses[0]!.addr;
+  }
+
+  /** Position of the interface that owns `addr` (signed or unsigned), or -1. */
+  private ownerOf(addr: number): number {
+    const key = addr | 0;
+    const mask = this.ownedMask;
+    for (let i = (Math.imul(key, 0x9e3779b1) >>> 16) & mask; ; i = (i + 1) & mask) {
+      const owner = this.ownedIfPlusOne[i]!;
+      if (owner === 0) return -1;
+      if (this.ownedAddr[i] === key) return owner - 1;
+    }
+  }
+
+  /** An address listed twice belongs to the interface listed last. */
+  private addOwned(addr: number, ifPos: number): void {
+    const key = addr | 0;
+    const mask = this.ownedMask;
+    let i = (Math.imul(key, 0x9e3779b1) >>> 16) & mask;
+    while (this.ownedIfPlusOne[i] !== 0 && this.ownedAddr[i] !== key) i = (i + 1) & mask;
+    this.ownedAddr[i] = key;
+    this.ownedIfPlusOne[i] = ifPos + 1;
+  }
+
+  /**
+   * The service of (proto, dst, dport), dst `| 0`. The service table takes unsigned addresses, and an unsigned
+   * address >= 2^31 allocates, so the table is asked only about an address some service uses: NAT replies and
+   * strays never get there.
+   */
+  private lookupService(proto: number, dst: number, dport: number): Service | undefined {
+    const snapshot = this.core.rules.snapshot;
+    if (snapshot !== this.vipSnapshot) this.indexVips(snapshot);
+    return this.isVip(dst) ? snapshot.lookup(proto, dst >>> 0, dport) : undefined;
+  }
+
+  /** Rebuilds the set of service addresses for `snapshot` (once per rules change). */
+  private indexVips(snapshot: RulesSnapshot): void {
+    const services = snapshot.services;
+    let size = 8;
+    while (size < services.length * 2) size *= 2;
+    if (this.vipUsed.length !== size) {
+      this.vipAddr = new Int32Array(size);
+      this.vipUsed = new Uint8Array(size);
+    } else {
+      this.vipUsed.fill(0);
+    }
+    const mask = size - 1;
+    for (const svc of services) {
+      const key = svc.addr | 0;
+      let i = (Math.imul(key, 0x9e3779b1) >>> 16) & mask;
+      while (this.vipUsed[i] !== 0 && this.vipAddr[i] !== key) i = (i + 1) & mask;
+      this.vipAddr[i] = key;
+      this.vipUsed[i] = 1;
+    }
+    this.vipSnapshot = snapshot;
+  }
+
+  /** Is `addr` (`| 0`) the address of some virtual service of the current snapshot? */
+  private isVip(addr: number): boolean {
+    const used = this.vipUsed;
+    const mask = used.length - 1;
+    for (let i = (Math.imul(addr, 0x9e3779b1) >>> 16) & mask; ; i = (i + 1) & mask) {
+      if (used[i] === 0) return false;
+      if (this.vipAddr[i] === addr) return true;
+    }
   }
 
   private ifPosOf(ifindex: number): number {

@@ -8,6 +8,7 @@
 // unanswered the waiting packets are dropped. The queue holds at most `queueCapacity` packets in total and
 // PER_NEIGHBOUR_QUEUE per next hop; a packet that does not fit is dropped (counted), not an older one.
 import { SLOT_SIZE } from '../io/batch.js';
+import { macHigh16, macLow32 } from '../wire/addr.js';
 
 /** How long a learned entry is trusted without a new ARP from its owner. */
 export const REACHABLE_SECONDS = 300;
@@ -44,7 +45,12 @@ export class NeighbourTable {
   /** Keyed by `ip | 0`, a small integer to V8 (an unsigned address above 2^31 would be boxed per lookup). */
   private readonly index = new Map<number, number>();
   readonly ip: Uint32Array;
-  readonly mac: Float64Array;
+  /**
+   * The MAC as two small integers (macHigh16, macLow32 of src/wire/addr.ts): a 48-bit number read from a
+   * Float64Array would be boxed into a heap number on its way to any call V8 did not inline.
+   */
+  readonly macHigh: Uint16Array;
+  readonly macLow: Int32Array;
   readonly state: Uint8Array;
   /** Interface position (in the configuration's list) the neighbour is on. */
   readonly ifPos: Uint8Array;
@@ -69,7 +75,8 @@ export class NeighbourTable {
     this.queueCapacity = queueCapacity;
     this.ticksPerSecond = ticksPerSecond;
     this.ip = new Uint32Array(capacity);
-    this.mac = new Float64Array(capacity);
+    this.macHigh = new Uint16Array(capacity);
+    this.macLow = new Int32Array(capacity);
     this.state = new Uint8Array(capacity);
     this.ifPos = new Uint8Array(capacity);
     this.deadline = new Float64Array(capacity);
@@ -101,6 +108,11 @@ export class NeighbourTable {
     return slot;
   }
 
+  /** The MAC of `slot` as a 48-bit number (control plane and tests). */
+  macOf(slot: number): number {
+    return this.macHigh[slot]! * 0x100000000 + (this.macLow[slot]! >>> 0);
+  }
+
   /** True when `slot` has a usable MAC. */
   resolved(slot: number): boolean {
     const s = this.state[slot];
@@ -111,16 +123,17 @@ export class NeighbourTable {
     const slot = this.index.get(ip | 0) ?? this.allocate(ip);
     if (slot === NO_NEIGH) throw new RangeError('neighbour table full of static entries');
     this.state[slot] = NeighState.static;
-    this.mac[slot] = mac;
+    this.macHigh[slot] = macHigh16(mac);
+    this.macLow[slot] = macLow32(mac);
     this.ifPos[slot] = ifPos;
   }
 
   /**
-   * An ARP from `ip` at `mac` on interface `ifPos`: updates its entry, or creates one when `create` (the ARP
-   * was aimed at us). Static entries are left alone. Returns the slot when the entry now has packets to
-   * release, else NO_NEIGH.
+   * An ARP from `ip` at the MAC (macHigh16, macLow32) on interface `ifPos`: updates its entry, or creates one
+   * when `create` (the ARP was aimed at us). Static entries are left alone. Returns the slot when the entry
+   * now has packets to release, else NO_NEIGH.
    */
-  learn(ip: number, mac: number, ifPos: number, create: boolean, now: number): number {
+  learn(ip: number, macHigh: number, macLow: number, ifPos: number, create: boolean, now: number): number {
     this.learned = false;
     let slot = this.index.get(ip | 0);
     if (slot === undefined) {
@@ -132,7 +145,8 @@ export class NeighbourTable {
     }
     this.learned = true;
     this.state[slot] = NeighState.reachable;
-    this.mac[slot] = mac;
+    this.macHigh[slot] = macHigh;
+    this.macLow[slot] = macLow;
     this.ifPos[slot] = ifPos;
     this.deadline[slot] = now + REACHABLE_SECONDS * this.ticksPerSecond;
     this.probes[slot] = 0;

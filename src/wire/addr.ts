@@ -16,6 +16,23 @@ export function writeMac(buf: Uint8Array, off: number, mac: number): void {
   write32(buf, off + 2, mac % 0x100000000);
 }
 
+/**
+ * A MAC as two small integers, for the hot path (a 48-bit number is a heap number to V8, allocated whenever
+ * it crosses a call that was not inlined): its first two bytes, and its last four as a signed 32-bit number.
+ */
+export function macHigh16(mac: number): number {
+  return Math.floor(mac / 0x100000000);
+}
+
+export function macLow32(mac: number): number {
+  return (mac % 0x100000000) | 0;
+}
+
+export function writeMacWords(buf: Uint8Array, off: number, high16: number, low32: number): void {
+  write16(buf, off, high16);
+  write32(buf, off + 2, low32);
+}
+
 export const BROADCAST_MAC = 0xffffffffffff;
 
 export function ipv4ToString(addr: number): string {

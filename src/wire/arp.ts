@@ -15,8 +15,8 @@
 //  |                         target IPv4 (4)                       |
 //  +---------------------------------------------------------------+
 import { EtherType } from '../constants.js';
-import { readIpv4, readMac, writeIpv4, writeMac } from './addr.js';
-import { read16, write16 } from './bytes.js';
+import { macHigh16, macLow32, readIpv4, readMac, writeIpv4, writeMac, writeMacWords } from './addr.js';
+import { read16, read32i, write16 } from './bytes.js';
 import { Reason, type ReasonCode } from './reason.js';
 import { WireView } from './view.js';
 
@@ -112,15 +112,21 @@ export class ArpView extends WireView {
    * rewrites the Ethernet header (destination = the requester, source = `ownMac`).
    */
   turnIntoReply(ownMac: number): void {
+    this.turnIntoReplyWords(macHigh16(ownMac), macLow32(ownMac));
+  }
+
+  /**
+   * turnIntoReply() with the MAC as two small integers (macHigh16, macLow32), for the datapath: nothing here
+   * is a 48-bit or unsigned 32-bit number, so nothing is boxed even when V8 does not inline it.
+   */
+  turnIntoReplyWords(ownMacHigh16: number, ownMacLow32: number): void {
     const buf = this.buf;
     const off = this.off;
-    const requesterMac = readMac(buf, off + ArpField.senderMac);
-    const requesterIp = readIpv4(buf, off + ArpField.senderIp);
-    const ownIp = readIpv4(buf, off + ArpField.targetIp);
-    writeMac(buf, off + ArpField.senderMac, ownMac);
+    const ownIp = read32i(buf, off + ArpField.targetIp);
+    // The requester's MAC and IP (adjacent sender fields) become the target fields.
+    for (let k = 0; k < 10; k++) buf[off + ArpField.targetMac + k] = buf[off + ArpField.senderMac + k]!;
+    writeMacWords(buf, off + ArpField.senderMac, ownMacHigh16, ownMacLow32);
     writeIpv4(buf, off + ArpField.senderIp, ownIp);
-    writeMac(buf, off + ArpField.targetMac, requesterMac);
-    writeIpv4(buf, off + ArpField.targetIp, requesterIp);
     write16(buf, off + ArpField.op, ArpOp.reply);
   }
 }

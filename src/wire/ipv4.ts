@@ -17,7 +17,7 @@
 //  |                    Options (0..40 bytes, IHL*4 - 20)          |
 //  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 import { readIpv4, writeIpv4 } from './addr.js';
-import { read16, write16 } from './bytes.js';
+import { read16, read32i, write16 } from './bytes.js';
 import { csumReplace16, csumReplace32, inetChecksum, ipv4HeaderChecksum } from './checksum.js';
 import { Reason, type ReasonCode } from './reason.js';
 import { WireView } from './view.js';
@@ -160,6 +160,16 @@ export class Ipv4View extends WireView {
     return readIpv4(this.buf, this.off + Ipv4Field.dst);
   }
 
+  /** The source address as a signed 32-bit number (`src | 0`), which never allocates (see read32i). */
+  get srcInt32(): number {
+    return read32i(this.buf, this.off + Ipv4Field.src);
+  }
+
+  /** The destination address as a signed 32-bit number (`dst | 0`). */
+  get dstInt32(): number {
+    return read32i(this.buf, this.off + Ipv4Field.dst);
+  }
+
   get payloadOff(): number {
     return this.off + this.headerLen;
   }
@@ -169,11 +179,14 @@ export class Ipv4View extends WireView {
     return this.totalLength - this.headerLen;
   }
 
-  /** Rewrites the source address, keeping the header checksum valid (RFC 1624). */
+  /**
+   * Rewrites the source address, keeping the header checksum valid (RFC 1624). `addr` may be unsigned or
+   * signed (`addr | 0`, which the datapath passes so that it stays a small integer).
+   */
   setSrc(addr: number): void {
     const at = this.off + Ipv4Field.src;
     const csumAt = this.off + Ipv4Field.checksum;
-    write16(this.buf, csumAt, csumReplace32(read16(this.buf, csumAt), readIpv4(this.buf, at), addr));
+    write16(this.buf, csumAt, csumReplace32(read16(this.buf, csumAt), read32i(this.buf, at), addr));
     writeIpv4(this.buf, at, addr);
   }
 
@@ -181,7 +194,7 @@ export class Ipv4View extends WireView {
   setDst(addr: number): void {
     const at = this.off + Ipv4Field.dst;
     const csumAt = this.off + Ipv4Field.checksum;
-    write16(this.buf, csumAt, csumReplace32(read16(this.buf, csumAt), readIpv4(this.buf, at), addr));
+    write16(this.buf, csumAt, csumReplace32(read16(this.buf, csumAt), read32i(this.buf, at), addr));
     writeIpv4(this.buf, at, addr);
   }
 
