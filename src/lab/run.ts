@@ -38,6 +38,8 @@ export interface LabOptions {
 /** The running uvs director, as the lab needs it. */
 export interface Director {
   stop(): Promise<void>;
+  /** SIGHUP: the daemon re-reads its rules file and applies the difference. */
+  reload(): void;
 }
 
 /** One estimator period (2 s) and a little: see runLab. */
@@ -67,7 +69,7 @@ export async function startDirector(topology: LabTopology, distDir: string, chil
     if (Date.now() > deadline) throw new Error(`the uvs daemon did not open ${topology.controlSocket} in time`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { stop: () => child.stop() };
+  return { stop: () => child.stop(), reload: () => child.proc.kill('SIGHUP') };
 }
 
 /** The lab directory is new for each run, so the socket file appears exactly when the daemon listens. */
