@@ -10,8 +10,9 @@ import { ControlServer } from '../control/server.js';
 import { writeFileAtomic } from '../control/state-file.js';
 import { StatsBook } from '../control/stats-book.js';
 import { Datapath } from '../datapath/datapath.js';
-import { AfPacketPort } from '../io/afpacket.js';
 import { FrameBatch } from '../io/batch.js';
+import { openPorts } from '../io/open.js';
+import type { PacketPort } from '../io/port.js';
 import { IpvsCore } from '../ipvs/core.js';
 import { EstimatorSet } from '../ipvs/estimator.js';
 import { diffRules, snapshotOf } from '../model/diff.js';
@@ -63,7 +64,7 @@ export class Daemon {
   readonly core: IpvsCore;
   readonly log: Logger;
   private datapath!: Datapath;
-  private ports: AfPacketPort[] = [];
+  private ports: PacketPort[] = [];
   private control: ControlServer | undefined;
   /** `uvs trace` clients; the datapath is traced only while one is connected. */
   private trace: TraceServer | undefined;
@@ -113,7 +114,14 @@ export class Daemon {
     // --stats counts from creation.
     this.statsBook.sync(this.core.rules.snapshot);
 
-    this.ports = this.config.interfaces.map((i) => AfPacketPort.open(i.name, { ring: this.config.io.rx === 'ring' }));
+    try {
+      this.ports = await openPorts(
+        this.config.interfaces.map((i) => i.name),
+        { backend: this.config.io.backend, ring: this.config.io.rx === 'ring' },
+      );
+    } catch (err) {
+      throw new DaemonError((err as Error).message);
+    }
     this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
     const check = this.datapath.checkRules();
     for (const w of check.warnings) this.log.warn(w);
@@ -150,7 +158,7 @@ export class Daemon {
     );
   }
 
-  private drain(port: AfPacketPort): void {
+  private drain(port: PacketPort): void {
     const rx = this.rx;
     const tx = this.tx;
     for (let k = 0; k < MAX_DRAINS_PER_WAKE; k++) {
@@ -162,7 +170,7 @@ export class Daemon {
     }
   }
 
-  private flush(port: AfPacketPort): void {
+  private flush(port: PacketPort): void {
     if (this.tx.count === 0) return;
     port.send(this.tx, this.tx.count);
     this.tx.count = 0;

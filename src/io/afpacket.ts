@@ -25,6 +25,7 @@
 // Sending is always sendmmsg on the same socket, with a per-frame egress interface (batch.egressIfindex).
 import { loadNative, type NativeAddon, type PollHandle, type RingHandle } from '../native.js';
 import type { FrameBatch } from './batch.js';
+import type { PacketPort } from './port.js';
 
 export interface AfPacketOptions {
   /** Socket receive buffer in bytes, set with SO_RCVBUFFORCE (past rmem_max, as root). 0: kernel default. */
@@ -85,7 +86,7 @@ function explainOpenError(ifname: string, err: unknown): AfPacketError {
   return new AfPacketError(`uvs: cannot open a packet socket on ${ifname}: ${detail}`, code, { cause: err });
 }
 
-export class AfPacketPort {
+export class AfPacketPort implements PacketPort {
   readonly ifname: string;
   readonly ifindex: number;
   /** The interface's MAC as a 48-bit number. */
