@@ -2,13 +2,19 @@
 // `npm run bench:live`: measures, in one run on one namespace topology with one generator and one sink, how
 // many 64-byte UDP frames per second each contender delivers and what each costs in CPU per packet:
 //   uvs NAT, DR and TUN (`uvs daemon`), the kernel's own NAT load balancer (nftables numgen DNAT with
-//   ip_forward=1), and the minimal C AF_PACKET forwarder in bench/c/fwd.c (the ceiling of the I/O method).
+//   ip_forward=1), and the minimal C AF_PACKET forwarder in bench/c/fwd.c (the ceiling of the I/O method);
+// then, with the same contender still running, TCP connections per second and connection latency (p50/p99)
+// from bench/c/tcpconn.c in the generator namespace to bench/c/tcpserve.c in the sink namespace, against a
+// baseline through plain kernel forwarding (added latency = contender - baseline). The C forwarder does only
+// UDP DNAT and has no TCP row.
 // Then it rewrites the live block of BENCHMARKS.md (between the bench:live markers; bench/run.mjs keeps it).
 // The method follows DESIGN.md, "Measuring on a small VM"; the figures it writes say how they were taken.
 //
 // Usage: node bench/live/run.mjs [--quick] [--no-write] [--seconds=S] [--rates=50000,100000,...]
 //        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy] [--batch=N] [--only=NAME,...]
-// Needs root (network namespaces), cc, nft and ethtool. Every step is bounded; namespaces are removed on
+//        [--no-tcp] [--tcp-seconds=S] [--tcp-concurrency=N]
+// Needs root (network namespaces), cc, nft and ethtool. The TCP client is ours (bench/c/tcpconn.c), not wrk:
+// wrk keeps connections alive and times requests, where this measures whole connections. Every step is bounded; namespaces are removed on
 // exit, on failure and on SIGINT/SIGTERM.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
@@ -29,6 +35,7 @@ import { renderLiveSection, replaceLiveBlock } from './report.mjs';
 import {
   ADDR,
   buildBenchTopology,
+  directorKernelForward,
   directorKernelNat,
   directorOutOfTheWay,
   kernelNatRuleset,
@@ -50,12 +57,25 @@ const START_TIMEOUT_MS = 20_000;
 /** Bound on one child beyond its own duration. */
 const CHILD_SLACK_MS = 10_000;
 
+/** The TCP client's per-connection bound: one SYN retransmission (1 s) still completes within it. */
+const TCP_TIMEOUT_MS = 2_000;
+/** The TCP warm-up before each contender's TCP phases: proves the path and fills the director's tables. */
+const TCP_WARMUP_S = 0.3;
+
+/** `udp`/`tcp`: which parts a contender takes. The baseline (plain forwarding to a RIP) is TCP only. */
 const CONTENDERS = [
-  { name: 'uvs-nat', kind: 'uvs', flag: '-m', label: 'uvs NAT (-m)' },
-  { name: 'uvs-dr', kind: 'uvs', flag: '-g', label: 'uvs DR (-g)' },
-  { name: 'uvs-tun', kind: 'uvs', flag: '-i', label: 'uvs TUN (-i)' },
-  { name: 'kernel-nat', kind: 'kernel', label: 'kernel nftables DNAT' },
-  { name: 'c-fwd', kind: 'c', label: 'C AF_PACKET forwarder' },
+  {
+    name: 'baseline',
+    kind: 'forward',
+    label: 'baseline: kernel forwarding to a RIP, no NAT',
+    udp: false,
+    tcp: true,
+  },
+  { name: 'uvs-nat', kind: 'uvs', flag: '-m', label: 'uvs NAT (-m)', udp: true, tcp: true },
+  { name: 'uvs-dr', kind: 'uvs', flag: '-g', label: 'uvs DR (-g)', udp: true, tcp: true },
+  { name: 'uvs-tun', kind: 'uvs', flag: '-i', label: 'uvs TUN (-i)', udp: true, tcp: true },
+  { name: 'kernel-nat', kind: 'kernel', label: 'kernel nftables DNAT', udp: true, tcp: true },
+  { name: 'c-fwd', kind: 'c', label: 'C AF_PACKET forwarder', udp: true, tcp: false },
 ];
 
 function parseArgs(argv) {
@@ -69,6 +89,9 @@ function parseArgs(argv) {
     wake: 'poll',
     batch: 64,
     only: undefined,
+    tcp: true,
+    tcpSeconds: undefined,
+    tcpConcurrency: 16,
   };
   for (const arg of argv) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -83,6 +106,9 @@ function parseArgs(argv) {
     else if (key === 'wake' && (value === 'poll' || value === 'busy')) opts.wake = value;
     else if (key === 'batch') opts.batch = Number(value);
     else if (key === 'only') opts.only = String(value).split(',');
+    else if (key === 'no-tcp') opts.tcp = false;
+    else if (key === 'tcp-seconds') opts.tcpSeconds = Number(value);
+    else if (key === 'tcp-concurrency') opts.tcpConcurrency = Number(value);
     else throw new Error(`bench:live: unknown option ${arg}`);
   }
   opts.seconds ??= opts.quick ? 1.5 : 3;
@@ -90,6 +116,12 @@ function parseArgs(argv) {
   if (!opts.rates.includes(opts.cpuRate)) opts.rates = [...opts.rates, opts.cpuRate].sort((a, b) => a - b);
   if (!(opts.seconds > 0 && opts.seconds <= 30)) throw new Error('bench:live: --seconds must be in (0, 30]');
   if (opts.rates.some((r) => !(r > 0 && r <= 5_000_000))) throw new Error('bench:live: bad --rates');
+  // The latency phase (concurrency 1) runs for half as long as the rate phase: it needs fewer samples.
+  opts.tcpSeconds ??= opts.quick ? 1.5 : 4;
+  if (!(opts.tcpSeconds > 0 && opts.tcpSeconds <= 30)) throw new Error('bench:live: --tcp-seconds must be in (0, 30]');
+  if (!(Number.isInteger(opts.tcpConcurrency) && opts.tcpConcurrency >= 1 && opts.tcpConcurrency <= 1024)) {
+    throw new Error('bench:live: --tcp-concurrency must be an integer in 1..1024');
+  }
   return opts;
 }
 
@@ -130,7 +162,7 @@ function build() {
   }
   mkdirSync(binDir, { recursive: true });
   const bins = {};
-  for (const name of ['gen', 'fwd', 'sink']) {
+  for (const name of ['gen', 'fwd', 'sink', 'tcpserve', 'tcpconn']) {
     bins[name] = join(binDir, name);
     sh('cc', ['-O2', '-Wall', '-o', bins[name], join(root, 'bench', 'c', `${name}.c`)]);
   }
@@ -259,11 +291,14 @@ function sinkSnmp(topology) {
 }
 
 class Bench {
-  constructor(opts, bins, topology, sink) {
+  constructor(opts, bins, topology, sink, tcpServer) {
     this.opts = opts;
     this.bins = bins;
     this.topology = topology;
     this.sink = sink;
+    this.tcpServer = tcpServer;
+    /** `uvs rs tun` in the sink namespace while TUN's TCP phases run. */
+    this.rsTunPid = undefined;
     this.stepNo = 0;
     this.totalSteps = 0;
     /** The running contender's process (uvs daemon, C forwarder), if it is one. */
@@ -274,7 +309,12 @@ class Bench {
 
   /** The sink's reader and its NAPI thread. */
   sinkPids() {
-    return [this.sink.proc.pid, ...this.topology.napi.sink];
+    return [
+      this.sink.proc.pid,
+      ...this.topology.napi.sink,
+      ...(this.tcpServer ? [this.tcpServer.proc.pid] : []),
+      ...(this.rsTunPid ? [this.rsTunPid] : []),
+    ];
   }
 
   /** Threads doing the director's work: the contender, the director's ingress NAPI thread, ksoftirqd. */
@@ -367,6 +407,55 @@ class Bench {
     return result;
   }
 
+  /**
+   * One TCP phase: `concurrency` connections in flight for `seconds` from the generator namespace to `dst`,
+   * each connect + 1-byte request + 1-byte answer; the client is pinned with the generator (cpu0).
+   */
+  async tcpRun(contender, phase, dst, concurrency, seconds) {
+    const t = this.topology;
+    const argv = [
+      this.bins.tcpconn,
+      '--dst',
+      dst,
+      '--port',
+      String(ADDR.port),
+      '--concurrency',
+      String(concurrency),
+      '--seconds',
+      String(seconds),
+      '--timeout-ms',
+      String(TCP_TIMEOUT_MS),
+      '--cpu',
+      String(GEN_CPU),
+    ];
+    const cpu0 = cpuTimes();
+    const ours0 = threadCpuNs([...this.directorPids(), ...this.sinkPids()]);
+    const client = new Child(t.ns.gen, argv, seconds * 1000 + TCP_TIMEOUT_MS + CHILD_SLACK_MS);
+    const { code } = await client.done;
+    const ours1 = threadCpuNs([...this.directorPids(), ...this.sinkPids()]);
+    const cpu1 = cpuTimes();
+    if (code !== 0) throw new Error(`the TCP client failed: ${client.stderr.trim() || `exit ${code}`}`);
+    const r = JSON.parse(client.stdout.trim().split('\n').pop());
+    const busy = cpuBusyCores(cpu0, cpu1).cores;
+    const result = {
+      phase,
+      concurrency,
+      dst,
+      ...r,
+      failed: r.refused + r.reset + r.timeout + r.other,
+      // As for the UDP steps: busy cores by /proc/stat minus our threads' exact run time, a rough noise gauge.
+      otherCores: Math.max(0, busy - (r.cpu + (ours1 - ours0) / 1e9) / r.seconds),
+    };
+    this.stepNo++;
+    const n = String(this.totalSteps).length;
+    const failed = result.failed > 0 ? `, ${result.failed} failed` : '';
+    out(
+      `[${String(this.stepNo).padStart(n)}/${this.totalSteps}] ${contender.padEnd(10)} TCP ${phase.padEnd(7)} c=${String(concurrency).padEnd(3)} ` +
+        `${result.cps.toFixed(0).padStart(6)} conn/s  p50 ${usText(result.p50Us)} p99 ${usText(result.p99Us)}${failed}  other work ${pctOf(result.otherCores)}`,
+    );
+    return result;
+  }
+
   progress(contender, r) {
     this.stepNo++;
     const n = String(this.totalSteps).length;
@@ -380,6 +469,7 @@ class Bench {
   }
 }
 
+const usText = (us) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${Math.round(us)} µs`);
 const pctOf = (x) => `${Math.round(x * 100)}%`;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const kpps = (pps) => `${(pps / 1000).toFixed(1)}k`;
@@ -431,6 +521,11 @@ async function startContender(c, bench, workDir) {
     directorKernelNat(t);
     return { stop: async () => directorOutOfTheWay(t), describe: () => '' };
   }
+  if (c.kind === 'forward') {
+    directorOutOfTheWay(t);
+    directorKernelForward(t);
+    return { stop: async () => directorOutOfTheWay(t), describe: () => '' };
+  }
   directorOutOfTheWay(t);
   const argv = [
     bench.bins.fwd,
@@ -454,19 +549,23 @@ async function startContender(c, bench, workDir) {
 
 async function measureContender(c, bench, workDir) {
   const { opts } = bench;
-  const result = { name: c.name, label: c.label, steps: [], error: undefined };
+  const result = { name: c.name, label: c.label, udp: c.udp, steps: [], error: undefined, tcp: undefined };
   let running;
   try {
     running = await startContender(c, bench, workDir);
-    // Warm-up: creates the connections (every source port) and proves the path works at all.
-    const warm = await bench.step(c.name, 20_000, 0.5, c.flag === '-i');
-    result.warmup = warm;
-    if (warm.delivered === 0) {
-      const why = warm.csumErrors + warm.ipipBad > 0 ? ' (every packet had a bad checksum)' : '';
-      throw new Error(`delivered nothing at 20 kpps${why}; the setup is broken. ${running.describe()}`);
+    if (c.udp) {
+      // Warm-up: creates the connections (every source port) and proves the path works at all.
+      const warm = await bench.step(c.name, 20_000, 0.5, c.flag === '-i');
+      result.warmup = warm;
+      if (warm.delivered === 0) {
+        const why = warm.csumErrors + warm.ipipBad > 0 ? ' (every packet had a bad checksum)' : '';
+        throw new Error(`delivered nothing at 20 kpps${why}; the setup is broken. ${running.describe()}`);
+      }
+      for (const rate of [...opts.rates, 0])
+        result.steps.push(await bench.step(c.name, rate, opts.seconds, c.flag === '-i'));
     }
-    for (const rate of [...opts.rates, 0])
-      result.steps.push(await bench.step(c.name, rate, opts.seconds, c.flag === '-i'));
+    // A TCP failure is recorded apart: it does not void the UDP figures taken above.
+    if (c.tcp && opts.tcp) result.tcp = await measureTcp(c, bench, workDir, running);
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);
     out(`  ${c.name}: FAILED: ${result.error}`);
@@ -475,6 +574,71 @@ async function measureContender(c, bench, workDir) {
     bench.contenderPid = undefined;
   }
   return result;
+}
+
+/**
+ * The TCP phases through a running contender: a short warm-up, then the latency phase (one connection at a
+ * time: the path's own delay, without queueing) and the rate phase (`--tcp-concurrency` in flight: the most
+ * connections per second, and latency under that load). TUN's real server needs `uvs rs tun` meanwhile.
+ */
+async function measureTcp(c, bench, workDir, running) {
+  const { opts } = bench;
+  const tcp = { warmup: undefined, latency: undefined, rate: undefined, error: undefined };
+  const dst = c.kind === 'forward' ? ADDR.rips[0] : ADDR.vip;
+  let decap;
+  try {
+    if (c.flag === '-i') decap = await startRsTun(bench, workDir);
+    tcp.warmup = await bench.tcpRun(c.name, 'warm-up', dst, 1, TCP_WARMUP_S);
+    if (tcp.warmup.completed === 0) {
+      throw new Error(
+        `no TCP connection completed (${tcp.warmup.refused} refused, ${tcp.warmup.reset} reset, ${tcp.warmup.timeout} timed out). ${running.describe()}`,
+      );
+    }
+    tcp.latency = await bench.tcpRun(c.name, 'latency', dst, 1, opts.tcpSeconds / 2);
+    tcp.rate = await bench.tcpRun(c.name, 'rate', dst, opts.tcpConcurrency, opts.tcpSeconds);
+  } catch (err) {
+    tcp.error = err instanceof Error ? err.message : String(err);
+    out(`  ${c.name}: TCP FAILED: ${tcp.error}`);
+  } finally {
+    await decap?.stop();
+    bench.rsTunPid = undefined;
+  }
+  return tcp;
+}
+
+/**
+ * `uvs rs tun` in the sink namespace: this kernel has no ipip module, so the real server decapsulates in user
+ * space (AF_PACKET in, a TUN device holding the VIP out) and its kernel answers from the VIP over the return
+ * link. Pinned with the sink (cpu0), so that cpu1 still does only the director's work.
+ */
+async function startRsTun(bench, workDir) {
+  const t = bench.topology;
+  const stateDir = join(workDir, 'rs-tun');
+  mkdirSync(stateDir, { recursive: true });
+  const argv = [
+    'taskset',
+    '-c',
+    String(GEN_CPU),
+    process.execPath,
+    join(root, 'dist', 'cli', 'uvs.js'),
+    'rs',
+    'tun',
+    '--vip',
+    ADDR.vip,
+    '--dev',
+    t.dev.sink,
+    '--state-dir',
+    stateDir,
+  ];
+  const child = new Child(t.ns.sink, argv, 30 * 60_000);
+  try {
+    await child.nextLine((l) => l.includes('decapsulating'), START_TIMEOUT_MS);
+  } catch (err) {
+    await child.stop();
+    throw new Error(`uvs rs tun did not start: ${err instanceof Error ? err.message : err}`);
+  }
+  bench.rsTunPid = child.proc.pid;
+  return child;
 }
 
 function git(args) {
@@ -495,7 +659,10 @@ async function main() {
   out('bench:live: building src/ and bench/c/ ...');
   const bins = build();
 
-  const contenders = CONTENDERS.filter((c) => !opts.only || opts.only.includes(c.name));
+  // The TCP baseline runs whenever TCP does: every contender's added latency is measured against it.
+  const contenders = CONTENDERS.filter(
+    (c) => !opts.only || opts.only.includes(c.name) || (c.name === 'baseline' && opts.tcp),
+  ).filter((c) => c.udp || opts.tcp);
   const workDir = mkdtempSync(join(os.tmpdir(), 'uvs-bench-live-'));
   let topology;
   const cleanup = () => {
@@ -519,8 +686,20 @@ async function main() {
       1_800_000,
     );
     await sink.nextLine((l) => l.includes('"ready"'), START_TIMEOUT_MS);
-    const bench = new Bench(opts, bins, topology, sink);
-    bench.totalSteps = 3 + contenders.length * (opts.rates.length + 2);
+    let tcpServer;
+    if (opts.tcp) {
+      tcpServer = new Child(
+        topology.ns.sink,
+        [bins.tcpserve, '--port', String(ADDR.port), '--cpu', String(GEN_CPU), '--seconds', '1800'],
+        1_800_000,
+      );
+      await tcpServer.nextLine((l) => l.includes('"ready"'), START_TIMEOUT_MS);
+    }
+    const bench = new Bench(opts, bins, topology, sink, tcpServer);
+    bench.totalSteps =
+      3 +
+      contenders.filter((c) => c.udp).length * (opts.rates.length + 2) +
+      (opts.tcp ? contenders.filter((c) => c.tcp).length * 3 : 0);
 
     // Generator only: the director drops everything at ingress. Its CPU is what every contender's figure is
     // measured against; its flat-out rate is the most any contender can be offered. The bad-checksum step
@@ -561,9 +740,9 @@ async function main() {
     } else {
       out(section);
     }
-    const broken = results.filter((r) => r.error !== undefined);
+    const broken = results.filter((r) => r.error !== undefined || r.tcp?.error !== undefined);
     if (broken.length > 0) {
-      throw new Error(`bench:live: ${broken.map((r) => `${r.name} (${r.error})`).join('; ')}`);
+      throw new Error(`bench:live: ${broken.map((r) => `${r.name} (${r.error ?? `TCP: ${r.tcp.error}`})`).join('; ')}`);
     }
   } finally {
     await sleep(0);

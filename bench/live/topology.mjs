@@ -5,8 +5,14 @@
 //
 //   gen  <p>g 192.168.70.2/24 ---- <p>a  director  <p>b ---- <p>s  sink 192.168.71.11/24, .12/24 (RIPs)
 //   route VIP/32 via .70.1          (.70.1 gateway,           VIP 192.168.72.10/32 on lo (DR), default via .71.1
-//   static neighbour for .70.1       DIP .71.1: uvs owns
-//                                    them, or the kernel does when it is the contender)
+//   route RIPs' /24 via .70.1        DIP .71.1: uvs owns
+//   static neighbour for .70.1       them, or the kernel does when it is the contender)
+//   <p>r (no address) ------------------------------------------ <p>t (no address): the return link
+//
+// The return link carries only what the sink sends from the VIP (`ip rule from VIP lookup 100`): the TCP
+// answers of DR and TUN, which in LVS go from the real server straight to the client, not through the
+// director (uvs is not a router, and the kernel contenders' answers come from a RIP). The UDP part never uses
+// it. The RIPs' route in the generator namespace is for the TCP baseline, which connects to a RIP directly.
 //
 // DESIGN.md, "Measuring on a small VM": offloads off on every veth; threaded NAPI on the two receiving veths
 // (director ingress and sink), which needs GRO on there, with those threads pinned to cpu1; rp_filter loose;
@@ -35,7 +41,12 @@ const MAC = {
   dirIn: '02:b0:00:00:70:01',
   dirOut: '02:b0:00:00:71:01',
   sink: '02:b0:00:00:71:0b',
+  genReturn: '02:b0:00:00:70:12',
+  sinkReturn: '02:b0:00:00:71:12',
 };
+
+/** The sink's routing table for what it sends from the VIP (DR and TUN answers): out the return link. */
+const RETURN_TABLE = '100';
 
 /** The director's receive thread shares the forwarder's core, as a NIC queue's would; the sink's goes with the
  * generator and the sink reader, so that cpu1 does the director's work and nothing else of ours. */
@@ -56,6 +67,8 @@ function run(cmd, args, input) {
   return res.stdout;
 }
 
+/** The /24 network holding `ip` (`ip route` refuses a prefix with host bits set). */
+const net24 = (ip) => `${ip.split('.').slice(0, 3).join('.')}.0/24`;
 const nsRun = (ns, cmd, args, input) => run('ip', ['netns', 'exec', ns, cmd, ...args], input);
 const sysctl = (ns, key, value) => nsRun(ns, 'sysctl', ['-qw', `${key}=${value}`]);
 
@@ -65,7 +78,14 @@ let exitHookInstalled = false;
 export function buildBenchTopology(log = () => {}) {
   const tag = `${(process.pid % 0xfff).toString(16)}${randomBytes(1).toString('hex')}`.slice(-4);
   const prefix = `uvs-bench-${process.pid}-${tag}-`;
-  const dev = { gen: `ub${tag}g`, dirIn: `ub${tag}a`, dirOut: `ub${tag}b`, sink: `ub${tag}s` };
+  const dev = {
+    gen: `ub${tag}g`,
+    dirIn: `ub${tag}a`,
+    dirOut: `ub${tag}b`,
+    sink: `ub${tag}s`,
+    genReturn: `ub${tag}r`,
+    sinkReturn: `ub${tag}t`,
+  };
   const ns = { gen: `${prefix}gen`, director: `${prefix}director`, sink: `${prefix}sink` };
   const made = [];
   let tornDown = false;
@@ -108,7 +128,28 @@ export function buildBenchTopology(log = () => {}) {
       'netns',
       ns.sink,
     ]);
-    const where = { gen: ns.gen, dirIn: ns.director, dirOut: ns.director, sink: ns.sink };
+    run('ip', [
+      '-n',
+      ns.sink,
+      'link',
+      'add',
+      dev.sinkReturn,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      dev.genReturn,
+      'netns',
+      ns.gen,
+    ]);
+    const where = {
+      gen: ns.gen,
+      dirIn: ns.director,
+      dirOut: ns.director,
+      sink: ns.sink,
+      genReturn: ns.gen,
+      sinkReturn: ns.sink,
+    };
     for (const [role, d] of Object.entries(dev)) {
       const n = where[role];
       run('ip', ['-n', n, 'link', 'set', d, 'address', MAC[role]]);
@@ -126,6 +167,12 @@ export function buildBenchTopology(log = () => {}) {
 
     run('ip', ['-n', ns.gen, 'addr', 'add', `${ADDR.gen}/24`, 'dev', dev.gen]);
     run('ip', ['-n', ns.gen, 'route', 'add', `${ADDR.vip}/32`, 'via', ADDR.gateway]);
+    run('ip', ['-n', ns.gen, 'route', 'add', net24(ADDR.rips[0]), 'via', ADDR.gateway]);
+    // DR and TUN answers come from the VIP on the return link, not where the route to the VIP points.
+    for (const key of ['all', 'default', dev.gen, dev.genReturn]) sysctl(ns.gen, `net.ipv4.conf.${key}.rp_filter`, '0');
+    // The TCP client's ephemeral ports: a wide range makes the reuse of a 4-tuple (which meets the server's
+    // TIME_WAIT and the director's old entry) rarer.
+    sysctl(ns.gen, 'net.ipv4.ip_local_port_range', '10000 65000');
     run('ip', [
       '-n',
       ns.gen,
@@ -148,7 +195,25 @@ export function buildBenchTopology(log = () => {}) {
       sysctl(ns.sink, `net.ipv4.conf.${key}.arp_announce`, '2');
       sysctl(ns.sink, `net.ipv4.conf.${key}.rp_filter`, '0');
     }
+    // The TUN device of `uvs rs tun` takes the default rp_filter; its packets' source routes via the LAN.
+    sysctl(ns.sink, 'net.ipv4.conf.default.rp_filter', '0');
+    sysctl(ns.sink, `net.ipv4.conf.${dev.sinkReturn}.rp_filter`, '0');
     run('ip', ['-n', ns.sink, 'route', 'add', 'default', 'via', ADDR.dip]);
+    run('ip', ['-n', ns.sink, 'route', 'add', net24(ADDR.gen), 'dev', dev.sinkReturn, 'table', RETURN_TABLE]);
+    run('ip', ['-n', ns.sink, 'rule', 'add', 'from', ADDR.vip, 'lookup', RETURN_TABLE, 'priority', '100']);
+    run('ip', [
+      '-n',
+      ns.sink,
+      'neigh',
+      'replace',
+      ADDR.gen,
+      'lladdr',
+      MAC.genReturn,
+      'nud',
+      'permanent',
+      'dev',
+      dev.sinkReturn,
+    ]);
     run('ip', ['-n', ns.sink, 'neigh', 'replace', ADDR.dip, 'lladdr', MAC.dirOut, 'nud', 'permanent', 'dev', dev.sink]);
 
     for (const key of ['all', 'default', dev.dirIn, dev.dirOut])
@@ -228,6 +293,15 @@ export function directorOutOfTheWay(topology) {
 
 /** The kernel's own NAT load balancer: ip_forward=1 and nftables `dnat to numgen inc mod N map {...}`. */
 export function directorKernelNat(topology) {
+  directorKernelForward(topology);
+  nsRun(topology.ns.director, 'nft', ['-f', '-'], kernelNatRuleset());
+}
+
+/**
+ * Plain kernel IPv4 forwarding (no nftables table, so no conntrack): the TCP baseline, which connects to a
+ * RIP through it; what a contender adds to a connection's latency is measured against this path.
+ */
+export function directorKernelForward(topology) {
   const { ns, dev } = topology;
   deleteTable(topology, 'netdev', DROP_TABLE);
   run('ip', ['-n', ns.director, 'addr', 'add', `${ADDR.gateway}/24`, 'dev', dev.dirIn]);
@@ -237,7 +311,6 @@ export function directorKernelNat(topology) {
     run('ip', ['-n', ns.director, 'neigh', 'replace', rip, 'lladdr', MAC.sink, 'nud', 'permanent', 'dev', dev.dirOut]);
   }
   sysctl(ns.director, 'net.ipv4.ip_forward', '1');
-  nsRun(ns.director, 'nft', ['-f', '-'], kernelNatRuleset());
 }
 
 export function kernelNatRuleset() {
@@ -271,10 +344,14 @@ export function uvsConfig(topology, dir, io) {
   };
 }
 
-/** The UDP virtual service over both RIPs with the mode's forwarding flag (`-m`, `-g`, `-i`). */
+/** The UDP and TCP virtual services over both RIPs with the mode's forwarding flag (`-m`, `-g`, `-i`). */
 export function uvsRules(flag) {
   const service = `${ADDR.vip}:${ADDR.port}`;
-  return [`-A -u ${service} -s rr`, ...ADDR.rips.map((rip) => `-a -u ${service} -r ${rip}:${ADDR.port} ${flag} -w 1`)]
+  return ['-u', '-t']
+    .flatMap((proto) => [
+      `-A ${proto} ${service} -s rr`,
+      ...ADDR.rips.map((rip) => `-a ${proto} ${service} -r ${rip}:${ADDR.port} ${flag} -w 1`),
+    ])
     .join('\n')
     .concat('\n');
 }
