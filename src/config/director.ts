@@ -233,7 +233,7 @@ class ConfigParser {
     const io = ioNode === undefined ? new Map<string, Node>() : this.fields(ioNode, IO_KEYS, '"io"');
     const ioConfig: IoConfig = Object.freeze({
       backend: this.choice(io.get('backend'), 'backend', ['afpacket', 'pcap'], 'afpacket'),
-      rx: this.choice(io.get('rx'), 'rx', ['ring', 'mmsg'], 'ring'),
+      rx: this.choice(io.get('rx'), 'rx', ['ring', 'mmsg'], 'mmsg'),
       wake: this.choice(io.get('wake'), 'wake', ['poll', 'busy'], 'poll'),
       batch: this.integer(io.get('batch'), 'batch', 1, MAX_BATCH, DEFAULT_IO_BATCH),
     });

@@ -128,7 +128,7 @@ export function labConfigYaml(interfaces: readonly DirectorInterface[], dir: str
     rules: 'rules.txt',
     control: join(dir, 'uvs.sock'),
     state: join(dir, 'rules.state'),
-    io: { backend: 'afpacket', rx: 'ring', wake: 'poll', batch: 64 },
+    io: { backend: 'afpacket', rx: 'mmsg', wake: 'poll', batch: 64 },
     conn: { capacity: 65536 },
   };
   return `# uvs director configuration written by \`uvs lab\`\n${stringify(config)}`;

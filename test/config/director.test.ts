@@ -95,7 +95,7 @@ describe('parseConfig', () => {
     expect(cfg.routes).toEqual([]);
     expect(cfg.rules).toBeNull();
     expect(cfg.control).toBe(DEFAULT_CONTROL_PATH);
-    expect(cfg.io).toEqual({ backend: 'afpacket', rx: 'ring', wake: 'poll', batch: 64 });
+    expect(cfg.io).toEqual({ backend: 'afpacket', rx: 'mmsg', wake: 'poll', batch: 64 });
     expect(cfg.conn.capacity).toBe(1048576);
   });
 

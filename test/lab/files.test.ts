@@ -55,7 +55,7 @@ describe('labConfigYaml', () => {
       rules: 'rules.txt',
       control: '/tmp/uvs-lab-x/uvs.sock',
       state: '/tmp/uvs-lab-x/rules.state',
-      io: { backend: 'afpacket', rx: 'ring', wake: 'poll', batch: 64 },
+      io: { backend: 'afpacket', rx: 'mmsg', wake: 'poll', batch: 64 },
       conn: { capacity: 65536 },
     });
   });
