@@ -8,12 +8,19 @@
 // scheduled anew (conn_reuse_mode 1), the way a SYN with no entry is. processBatch copies every rx frame into
 // tx before rewriting it, so rx stays pristine and the only thing to restore between batches is tx.count
 // (checked once at setup: the rx bytes are compared after a run).
+//
+// UVS_BENCH_BASELINE=/path/to/datapath.bench.js (another version's compiled copy of this file, e.g. the last
+// commit built into a temporary directory with its own bench/tsconfig.json) adds that version's cases beside
+// these, in the same run and process, so that whatever else loads the machine weighs on both: old and new are
+// compared side by side (docs/performance.md).
 
+import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parseConfig } from '../../src/config/director.js';
 import { TcpFlag } from '../../src/conn/tcp-state.js';
 import { IpProto } from '../../src/constants.js';
+import { FrameCopier } from '../../src/datapath/copy.js';
 import { Datapath } from '../../src/datapath/datapath.js';
 import { FrameBatch } from '../../src/io/batch.js';
 import { IpvsCore } from '../../src/ipvs/core.js';
@@ -315,24 +322,138 @@ const garbage = new Map<Mode, number>();
 
 export const sink = { value: 0 };
 
+/** What this file exports that a baseline copy of it must export too. */
+interface BaselineBench {
+  buildScenario(mode: Mode): unknown;
+  runBatches(s: unknown, n: number): number;
+}
+interface BaselineCopier {
+  copy(src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, len: number): void;
+}
+
+const baselinePath = process.env.UVS_BENCH_BASELINE;
+const baselineUrl = baselinePath ? pathToFileURL(baselinePath) : null;
+const baseline = baselineUrl ? ((await import(baselineUrl.href)) as BaselineBench) : null;
+const BaselineFrameCopier = baselineUrl
+  ? (
+      (await import(new URL('../../src/datapath/copy.js', baselineUrl).href)) as {
+        FrameCopier: new () => BaselineCopier;
+      }
+    ).FrameCopier
+  : null;
+
+/** Alternating rounds for the side-by-side comparison, and batches per round (about 20 ms of work). */
+const ROUNDS = 61;
+const ROUND_BATCHES = 500;
+
+interface MinMedian {
+  min: number;
+  median: number;
+}
+const sideBySide = new Map<Mode, { current: MinMedian; previous: MinMedian }>();
+
+const fmtPair = (x: MinMedian) => `${x.min.toFixed(0)}/${x.median.toFixed(0)}`;
+
+/**
+ * This version and the baseline in short alternating rounds (which one goes first alternates too), each
+ * round timed on its own: a burst of other work on the machine hits a round of each rather than all of one
+ * case, as it can when tinybench runs the cases one after the other. ns per packet, min and median over rounds.
+ */
+function interleaved(s: Scenario, base: BaselineBench, old: unknown): { current: MinMedian; previous: MinMedian } {
+  const current: number[] = [];
+  const previous: number[] = [];
+  const timeRound = (run: () => number) => {
+    const t0 = process.hrtime.bigint();
+    sink.value = run();
+    return Number(process.hrtime.bigint() - t0) / (ROUND_BATCHES * BATCH);
+  };
+  const runCurrent = () => runBatches(s, ROUND_BATCHES);
+  const runPrevious = () => base.runBatches(old, ROUND_BATCHES);
+  runCurrent();
+  runPrevious();
+  for (let r = 0; r < ROUNDS; r++) {
+    if (r % 2 === 0) {
+      current.push(timeRound(runCurrent));
+      previous.push(timeRound(runPrevious));
+    } else {
+      previous.push(timeRound(runPrevious));
+      current.push(timeRound(runCurrent));
+    }
+  }
+  const summary = (xs: number[]): MinMedian => {
+    xs.sort((a, b) => a - b);
+    return { min: xs[0]!, median: xs[xs.length >> 1]! };
+  };
+  return { current: summary(current), previous: summary(previous) };
+}
+
 function group(mode: Mode): BenchGroup {
   const s = buildScenario(mode);
   garbage.set(mode, garbagePerPacket(s));
+  const cases = [
+    {
+      name: `processBatch, ${mode}`,
+      reps: REPS,
+      items: BATCH,
+      fn: () => {
+        sink.value = runBatches(s, REPS);
+      },
+    },
+  ];
+  if (baseline !== null) {
+    const old = baseline.buildScenario(mode);
+    const { current, previous } = interleaved(s, baseline, old);
+    sideBySide.set(mode, { current, previous });
+    console.log(
+      `Datapath | ${mode} interleaved with baseline: ${fmtPair(current)} ns/packet, baseline ${fmtPair(previous)} ns/packet (min/median of ${ROUNDS} alternating rounds)`,
+    );
+    cases.push({
+      name: `baseline processBatch, ${mode}`,
+      reps: REPS,
+      items: BATCH,
+      fn: () => {
+        sink.value = baseline.runBatches(old, REPS);
+      },
+    });
+  }
   return {
     title: mode === 'mix' ? 'Mixed traffic' : `${mode} traffic`,
     note:
       `One operation is one processBatch() of ${BATCH} frames: ${s.contents}. Between batches only tx.count ` +
-      `is reset (processBatch never writes to rx), so there is no restore cost to subtract.`,
-    cases: [
-      {
-        name: `processBatch, ${mode}`,
-        reps: REPS,
-        items: BATCH,
+      `is reset (processBatch never writes to rx), so there is no restore cost to subtract.` +
+      (baseline === null ? '' : ` "baseline" rows run the version in UVS_BENCH_BASELINE (${baselinePath}).`),
+    cases,
+  };
+}
+
+/** Frame sizes for the copy group: the NAT scenario's data segment, and a full 1500-byte-MTU frame. */
+const COPY_SIZES = [14 + 20 + 20 + DATA_LEN, 1514] as const;
+
+/**
+ * processBatch copies every frame from rx into tx before rewriting it (src/datapath/copy.ts): its cost per
+ * frame size, over the 64 slots of a batch.
+ */
+function copyGroup(): BenchGroup {
+  const src = new FrameBatch(BATCH);
+  const dst = new FrameBatch(BATCH);
+  const copiers: [string, BaselineCopier][] = [['FrameCopier.copy', new FrameCopier()]];
+  if (BaselineFrameCopier !== null) copiers.push(['baseline FrameCopier.copy', new BaselineFrameCopier()]);
+  const cases = [];
+  for (const len of COPY_SIZES) {
+    for (const [label, copier] of copiers) {
+      cases.push({
+        name: `${label}, ${len} B`,
+        reps: BATCH,
         fn: () => {
-          sink.value = runBatches(s, REPS);
+          for (let i = 0; i < BATCH; i++) copier.copy(src.bytes, src.offset[i]!, dst.bytes, dst.offset[i]!, len);
         },
-      },
-    ],
+      });
+    }
+  }
+  return {
+    title: 'Frame copy rx -> tx',
+    note: 'One operation is one frame copied between the same slot of two batches (headroom-aligned offsets).',
+    cases,
   };
 }
 
@@ -343,13 +464,21 @@ const datapath: BenchModule = {
     'batches of steady traffic of established connections plus a few new ones. "per item" is ns per ' +
     'packet. The summary gives the heap garbage per packet, measured as the growth of heapUsed over many ' +
     'batches between forced collections; the hot path is meant to allocate nothing.',
-  groups: () => MODES.map(group),
+  groups: () => [...MODES.map(group), copyGroup()],
   summarize(results: CaseResult[]): string[] {
+    const perPacket = (name: string) => {
+      const r = results.find((x) => x.name === name);
+      return r === undefined ? Number.NaN : r.medianNs / r.items;
+    };
     return MODES.map((mode) => {
-      const r = results.find((x) => x.name === `processBatch, ${mode}`);
-      const ns = r === undefined ? Number.NaN : r.medianNs / r.items;
+      const ns = perPacket(`processBatch, ${mode}`);
       const bytes = garbage.get(mode) ?? Number.NaN;
-      return `${mode}: ${ns.toFixed(0)} ns/packet, ${Number.isNaN(bytes) ? 'n/a' : bytes.toFixed(1)} bytes of garbage per packet.`;
+      const pair = sideBySide.get(mode);
+      const versus =
+        pair === undefined
+          ? ''
+          : ` (interleaved with the baseline, min/median: ${fmtPair(pair.current)} vs ${fmtPair(pair.previous)} ns/packet)`;
+      return `${mode}: ${ns.toFixed(0)} ns/packet${versus}, ${Number.isNaN(bytes) ? 'n/a' : bytes.toFixed(1)} bytes of garbage per packet.`;
     });
   },
 };

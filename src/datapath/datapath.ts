@@ -25,8 +25,8 @@
 // only while something subscribes to TRACE_CHANNEL. Addresses travel between the stages as signed 32-bit
 // numbers (`addr | 0`) and MACs as two such numbers (macHigh16, macLow32): V8 keeps those small integers,
 // while an unsigned address >= 2^31 or a 48-bit MAC is a heap number, allocated each time it is passed to or
-// returned from a function that V8 did not inline. The unsigned form is made only at the calls into the
-// control plane's objects (service lookup, scheduling), once per new connection.
+// returned from a function that V8 did not inline. The service table and the scheduler take signed addresses
+// too, so not even a new connection makes the unsigned form.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { DirectorConfig } from '../config/director.js';
 import { NO_ENTRY } from '../conn/table.js';
@@ -47,15 +47,15 @@ import {
   writeMacWords,
 } from '../wire/addr.js';
 import { ArpField, ArpOp, type ArpRepr, ArpView, emitArp, emitGratuitousArp } from '../wire/arp.js';
-import { read16, read32i, write16 } from '../wire/bytes.js';
-import { ipv4HeaderChecksum } from '../wire/checksum.js';
+import { read16, read32i, write16, write32 } from '../wire/bytes.js';
+import { csumReplace16, csumReplace32, inetChecksum, ipv4HeaderChecksum } from '../wire/checksum.js';
 import { ETH_HEADER_LEN, type EthernetRepr, EthernetView, EthField, emitEthernet } from '../wire/ethernet.js';
 import { type FrameRepr, parseFrame } from '../wire/frame.js';
 import { emitEchoReplyInPlace, emitIcmpError, IcmpType, IcmpUnreachableCode, IcmpView } from '../wire/icmp.js';
 import { encapIpip, IPIP_HEADER_LEN, type IpipOuter } from '../wire/ipip.js';
 import { Ipv4Field, Ipv4View } from '../wire/ipv4.js';
 import { Reason } from '../wire/reason.js';
-import { TcpView } from '../wire/tcp.js';
+import { TcpField, TcpView } from '../wire/tcp.js';
 import { UdpView } from '../wire/udp.js';
 import { FrameCopier } from './copy.js';
 import { MAX_PROBES, NeighbourTable, NeighState, NO_NEIGH, RETRY_SECONDS } from './neighbours.js';
@@ -344,12 +344,18 @@ export class Datapath {
   processBatch(rx: FrameBatch, tx: FrameBatch, now: number): number {
     if (now >= this.nextTick) this.tick(tx, now);
     const n = rx.count;
-    for (let i = 0; i < n; i++) this.processFrame(rx, i, tx, now);
+    // Read once per batch: a subscriber that arrives mid-batch is served from the next batch on.
+    const tracing = traceChannel.hasSubscribers;
+    for (let i = 0; i < n; i++) this.frame(rx, i, tx, now, tracing);
     return tx.count;
   }
 
   /** One frame; returns its Verdict (`lastReason` says why when it is a drop). */
   processFrame(rx: FrameBatch, i: number, tx: FrameBatch, now: number): VerdictCode {
+    return this.frame(rx, i, tx, now, traceChannel.hasSubscribers);
+  }
+
+  private frame(rx: FrameBatch, i: number, tx: FrameBatch, now: number, tracing: boolean): VerdictCode {
     this.counters.rx++;
     this.lastReason = Reason.ok;
     this.emitted = false;
@@ -359,7 +365,6 @@ export class Datapath {
     this.trFwd = -1;
     this.trStateBefore = -1;
     this.trSlot = NO_ENTRY;
-    const tracing = traceChannel.hasSubscribers;
     const input = tracing ? rx.bytes.slice(rx.offset[i]!, rx.offset[i]! + rx.length[i]!) : null;
     const j = tx.count;
     let verdict: VerdictCode;
@@ -458,7 +463,7 @@ export class Datapath {
     const ip = this.ip.reset(eth.buf, eth.payloadOff, eth.payloadLen);
     const r = ip.checkLen();
     if (r !== Reason.ok) return this.drop(r);
-    if (!ip.verifyChecksum()) return this.drop(Reason.ipv4BadChecksum);
+    if (!verifyIpv4HeaderChecksum(ip.buf, ip.off)) return this.drop(Reason.ipv4BadChecksum);
     // ip_rcv: the packet ends at its total length; what follows is Ethernet padding and is not sent on.
     const total = ip.totalLength;
     ip.len = total;
@@ -513,10 +518,7 @@ export class Datapath {
     return this.drop(this.ownerOf(dst) >= 0 ? Drop.noService : Drop.notRouted);
   }
 
-  /**
-   * A packet to a service without a connection (ip_vs_in() on a miss). Kept out of handleL4: the unsigned
-   * addresses the scheduler takes are heap numbers, and V8 may box them ahead of the branch that uses them.
-   */
+  /** A packet to a service without a connection (ip_vs_in() on a miss). */
   private scheduleIn(
     tx: FrameBatch,
     j: number,
@@ -535,7 +537,7 @@ export class Datapath {
     if (proto === IpProto.tcp && (tcpFlags & (TcpFlag.syn | TcpFlag.rst)) !== TcpFlag.syn) {
       return this.drop(Drop.tcpNoConn);
     }
-    const decided = core.schedule(svc, proto, src >>> 0, sport, dst >>> 0, dport, now);
+    const decided = core.schedule(svc, proto, src, sport, dst, dport, now);
     if (decided === Schedule.created) return this.inConn(tx, j, core.slot, proto, tcpFlags, ConnKind.new, now);
     if (decided === Schedule.untracked) {
       const dest = core.dest!;
@@ -586,13 +588,12 @@ export class Datapath {
     const vaddr = conns.vaddrInt32Of(slot);
     const vport = conns.vportOf(slot);
     if (proto === IpProto.tcp) {
-      this.tcp.adjustForAddressChange(ip.srcInt32, vaddr);
-      this.tcp.setSrcPort(vport);
+      rewriteTcpAddressPort(ip.buf, ip.off, this.tcp.off, Ipv4Field.src, TcpField.srcPort, vaddr, vport);
     } else {
       this.udp.adjustForAddressChange(ip.srcInt32, vaddr);
       this.udp.setSrcPort(vport);
+      ip.setSrc(vaddr);
     }
-    ip.setSrc(vaddr);
     this.counters.forwardedOut++;
     return this.sendToNextHop(tx, j, now, Verdict.forward);
   }
@@ -610,15 +611,13 @@ export class Datapath {
     const ip = this.ip;
     const v = this.routeTtlMtu(tx, j, rip, 0, now);
     if (v !== CONTINUE) return v as VerdictCode;
-    const vaddr = ip.dstInt32;
     if (ip.protocol === IpProto.tcp) {
-      this.tcp.adjustForAddressChange(vaddr, rip);
-      this.tcp.setDstPort(rport);
+      rewriteTcpAddressPort(ip.buf, ip.off, this.tcp.off, Ipv4Field.dst, TcpField.dstPort, rip, rport);
     } else {
-      this.udp.adjustForAddressChange(vaddr, rip);
+      this.udp.adjustForAddressChange(ip.dstInt32, rip);
       this.udp.setDstPort(rport);
+      ip.setDst(rip);
     }
-    ip.setDst(rip);
     this.counters.forwardedIn++;
     return this.sendToNextHop(tx, j, now, Verdict.forward);
   }
@@ -975,14 +974,13 @@ export class Datapath {
   }
 
   /**
-   * The service of (proto, dst, dport), dst `| 0`. The service table takes unsigned addresses, and an unsigned
-   * address >= 2^31 allocates, so the table is asked only about an address some service uses: NAT replies and
-   * strays never get there.
+   * The service of (proto, dst, dport), dst `| 0`. The set of service addresses is checked first: it is
+   * cheaper than the table's hash, and NAT replies and strays never get past it.
    */
   private lookupService(proto: number, dst: number, dport: number): Service | undefined {
     const snapshot = this.core.rules.snapshot;
     if (snapshot !== this.vipSnapshot) this.indexVips(snapshot);
-    return this.isVip(dst) ? snapshot.lookup(proto, dst >>> 0, dport) : undefined;
+    return this.isVip(dst) ? snapshot.lookup(proto, dst, dport) : undefined;
   }
 
   /** Rebuilds the set of service addresses for `snapshot` (once per rules change). */
@@ -1116,4 +1114,57 @@ function summarizeRepr(f: FrameRepr, bytes: Uint8Array): FrameSummary {
     }
   }
   return { kind: `ip proto ${f.ipv4.protocol}`, src, dst, ...macs };
+}
+
+/**
+ * Ipv4View.verifyChecksum() for a header checkLen() has accepted: options-free headers (nearly all) are summed
+ * as ten fixed 16-bit words, without the loop and the wide fold of inetChecksum. The sum of ten words stays
+ * below 2^20, so two end-around folds are enough; the result is 0xffff exactly when the checksum is right
+ * (a stored 0xffff, the other form of zero, included).
+ */
+function verifyIpv4HeaderChecksum(buf: Uint8Array, off: number): boolean {
+  const first = buf[off]!;
+  if (first !== 0x45) return inetChecksum(buf, off, (first & 0x0f) * 4) === 0;
+  let sum =
+    ((first << 8) | buf[off + 1]!) +
+    ((buf[off + 2]! << 8) | buf[off + 3]!) +
+    ((buf[off + 4]! << 8) | buf[off + 5]!) +
+    ((buf[off + 6]! << 8) | buf[off + 7]!) +
+    ((buf[off + 8]! << 8) | buf[off + 9]!) +
+    ((buf[off + 10]! << 8) | buf[off + 11]!) +
+    ((buf[off + 12]! << 8) | buf[off + 13]!) +
+    ((buf[off + 14]! << 8) | buf[off + 15]!) +
+    ((buf[off + 16]! << 8) | buf[off + 17]!) +
+    ((buf[off + 18]! << 8) | buf[off + 19]!);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
+}
+
+/**
+ * The NAT rewrite of a TCP segment in one step: the address at `ipOff + addrField` and the port at
+ * `tcpOff + portField` become `addr` (`| 0`) and `port`, with the TCP checksum (pseudo-header address, then
+ * port) and the IPv4 header checksum updated by RFC 1624 in the same order, and so to the same bits, as
+ * TcpView.adjustForAddressChange + setSrcPort/setDstPort + Ipv4View.setSrc/setDst. One function instead of
+ * five view calls: those small calls were not all inlined, and each re-derived its offsets.
+ */
+function rewriteTcpAddressPort(
+  buf: Uint8Array,
+  ipOff: number,
+  tcpOff: number,
+  addrField: number,
+  portField: number,
+  addr: number,
+  port: number,
+): void {
+  const addrAt = ipOff + addrField;
+  const oldAddr = read32i(buf, addrAt);
+  const portAt = tcpOff + portField;
+  const tcpCheckAt = tcpOff + TcpField.checksum;
+  const tcpCheck = csumReplace16(csumReplace32(read16(buf, tcpCheckAt), oldAddr, addr), read16(buf, portAt), port);
+  write16(buf, tcpCheckAt, tcpCheck);
+  write16(buf, portAt, port);
+  const ipCheckAt = ipOff + Ipv4Field.checksum;
+  write16(buf, ipCheckAt, csumReplace32(read16(buf, ipCheckAt), oldAddr, addr));
+  write32(buf, addrAt, addr);
 }

@@ -42,8 +42,16 @@ export class NeighbourTable {
   readonly capacity: number;
   readonly queueCapacity: number;
   private readonly ticksPerSecond: number;
-  /** Keyed by `ip | 0`, a small integer to V8 (an unsigned address above 2^31 would be boxed per lookup). */
-  private readonly index = new Map<number, number>();
+  /**
+   * `ip | 0` -> slot: open addressing with linear probing over typed arrays, at most half full, deletion by
+   * backward shift (no tombstones). A Map lookup cost more than the rest of the next-hop step; keys are signed
+   * so that an address above 2^31 is never boxed.
+   */
+  private readonly indexKey: Int32Array;
+  /** Slot + 1; 0 marks an empty position. */
+  private readonly indexSlotPlusOne: Int32Array;
+  private readonly indexMask: number;
+  private indexSize = 0;
   readonly ip: Uint32Array;
   /**
    * The MAC as two small integers (macHigh16, macLow32 of src/wire/addr.ts): a 48-bit number read from a
@@ -74,6 +82,11 @@ export class NeighbourTable {
     this.capacity = capacity;
     this.queueCapacity = queueCapacity;
     this.ticksPerSecond = ticksPerSecond;
+    let indexLength = 8;
+    while (indexLength < capacity * 2) indexLength *= 2;
+    this.indexKey = new Int32Array(indexLength);
+    this.indexSlotPlusOne = new Int32Array(indexLength);
+    this.indexMask = indexLength - 1;
     this.ip = new Uint32Array(capacity);
     this.macHigh = new Uint16Array(capacity);
     this.macLow = new Int32Array(capacity);
@@ -94,13 +107,58 @@ export class NeighbourTable {
   }
 
   get size(): number {
-    return this.index.size;
+    return this.indexSize;
+  }
+
+  /** The entry of `ip` (signed or unsigned) whatever its state, or NO_NEIGH. */
+  private indexGet(ip: number): number {
+    const key = ip | 0;
+    const mask = this.indexMask;
+    for (let i = (Math.imul(key, 0x9e3779b1) >>> 16) & mask; ; i = (i + 1) & mask) {
+      const slotPlusOne = this.indexSlotPlusOne[i]!;
+      if (slotPlusOne === 0) return NO_NEIGH;
+      if (this.indexKey[i] === key) return slotPlusOne - 1;
+    }
+  }
+
+  private indexSet(ip: number, slot: number): void {
+    const key = ip | 0;
+    const mask = this.indexMask;
+    let i = (Math.imul(key, 0x9e3779b1) >>> 16) & mask;
+    while (this.indexSlotPlusOne[i] !== 0 && this.indexKey[i] !== key) i = (i + 1) & mask;
+    if (this.indexSlotPlusOne[i] === 0) this.indexSize++;
+    this.indexKey[i] = key;
+    this.indexSlotPlusOne[i] = slot + 1;
+  }
+
+  /** Removes `ip`; the entries after it in its probe run move back so that no lookup stops short (Knuth 6.4 R). */
+  private indexDelete(ip: number): void {
+    const key = ip | 0;
+    const mask = this.indexMask;
+    let i = (Math.imul(key, 0x9e3779b1) >>> 16) & mask;
+    for (;;) {
+      if (this.indexSlotPlusOne[i] === 0) return;
+      if (this.indexKey[i] === key) break;
+      i = (i + 1) & mask;
+    }
+    this.indexSize--;
+    let hole = i;
+    for (let j = (hole + 1) & mask; this.indexSlotPlusOne[j] !== 0; j = (j + 1) & mask) {
+      const home = (Math.imul(this.indexKey[j]!, 0x9e3779b1) >>> 16) & mask;
+      // The entry at j may fill the hole only if its home is not cyclically within (hole, j].
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        this.indexKey[hole] = this.indexKey[j]!;
+        this.indexSlotPlusOne[hole] = this.indexSlotPlusOne[j]!;
+        hole = j;
+      }
+    }
+    this.indexSlotPlusOne[hole] = 0;
   }
 
   /** The entry of `ip`, or NO_NEIGH; a learned entry past its time is released here and reported missing. */
   find(ip: number, now: number): number {
-    const slot = this.index.get(ip | 0);
-    if (slot === undefined) return NO_NEIGH;
+    const slot = this.indexGet(ip);
+    if (slot === NO_NEIGH) return NO_NEIGH;
     if (this.state[slot] === NeighState.reachable && this.deadline[slot]! <= now && this.queueLen[slot] === 0) {
       this.release(slot);
       return NO_NEIGH;
@@ -120,7 +178,8 @@ export class NeighbourTable {
   }
 
   addStatic(ip: number, mac: number, ifPos: number): void {
-    const slot = this.index.get(ip | 0) ?? this.allocate(ip);
+    const known = this.indexGet(ip);
+    const slot = known !== NO_NEIGH ? known : this.allocate(ip);
     if (slot === NO_NEIGH) throw new RangeError('neighbour table full of static entries');
     this.state[slot] = NeighState.static;
     this.macHigh[slot] = macHigh16(mac);
@@ -135,8 +194,8 @@ export class NeighbourTable {
    */
   learn(ip: number, macHigh: number, macLow: number, ifPos: number, create: boolean, now: number): number {
     this.learned = false;
-    let slot = this.index.get(ip | 0);
-    if (slot === undefined) {
+    let slot = this.indexGet(ip);
+    if (slot === NO_NEIGH) {
       if (!create) return NO_NEIGH;
       slot = this.allocate(ip);
       if (slot === NO_NEIGH) return NO_NEIGH;
@@ -228,14 +287,14 @@ export class NeighbourTable {
   private allocate(ip: number): number {
     const slot = this.freeEntries.pop();
     if (slot === undefined) return NO_NEIGH;
-    this.index.set(ip | 0, slot);
+    this.indexSet(ip, slot);
     this.ip[slot] = ip;
     this.probes[slot] = 0;
     return slot;
   }
 
   private release(slot: number): void {
-    this.index.delete(this.ip[slot]! | 0);
+    this.indexDelete(this.ip[slot]!);
     this.state[slot] = NeighState.free;
     this.freeEntries.push(slot);
   }

@@ -70,6 +70,8 @@ export class IpvsCore {
   /**
    * ip_vs_schedule() for the first packet of a connection to `svc` (the caller has checked that no entry
    * exists and that the packet may create one). Applies persistence, picks a destination, creates the entry.
+   * `caddr` and `vaddr` may be unsigned or signed (`addr | 0`): the datapath passes them signed, since an
+   * unsigned address of 2^31 or more is a heap number, allocated on every call V8 does not inline.
    */
   schedule(
     svc: Service,
@@ -81,9 +83,9 @@ export class IpvsCore {
     now: number,
   ): ScheduleVerdict {
     const input = this.input;
-    input.saddr = caddr;
+    input.saddr = caddr | 0;
     input.sport = cport;
-    input.daddr = vaddr;
+    input.daddr = vaddr | 0;
     input.dport = vport;
     input.proto = proto;
     this.slot = NO_ENTRY;
@@ -96,7 +98,8 @@ export class IpvsCore {
       const snet = (caddr & svc.netmask) >>> 0;
       const portService = vport === svc.port && svc.port !== 0;
       const tplPort = portService && svc.port !== FTP_PORT ? vport : 0;
-      control = this.conns.lookupTemplate(proto, snet, vaddr, tplPort, now);
+      // Templates are the slow path (persistent services only), and their lookup compares unsigned words.
+      control = this.conns.lookupTemplate(proto, snet, vaddr >>> 0, tplPort, now);
       if (control !== NO_ENTRY && !this.templateUsable(control)) {
         this.conns.invalidateTemplate(control);
         control = NO_ENTRY;
@@ -132,7 +135,19 @@ export class IpvsCore {
     this.dest = dest;
     // One-packet scheduling: the kernel creates an entry that dies with its packet; tracking nothing is the same.
     if (svc.onePacket && proto === IpProto.udp) return Schedule.untracked;
-    const slot = this.conns.insert(proto, caddr, cport, vaddr, vport, dest.addr, dport, dest.id, now, control);
+    // The table stores addresses as 32-bit words, so signed arguments store the same bits.
+    const slot = this.conns.insert(
+      proto,
+      caddr | 0,
+      cport,
+      vaddr | 0,
+      vport,
+      dest.addr | 0,
+      dport,
+      dest.id,
+      now,
+      control,
+    );
     if (slot === INSERT_FULL) return Schedule.untracked;
     this.slot = slot;
     return Schedule.created;

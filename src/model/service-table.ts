@@ -15,7 +15,8 @@ function slotHash(proto: number, addr: number, port: number): number {
 export class ServiceTable<T> {
   private readonly mask: number;
   private readonly protos: Uint8Array;
-  private readonly addrs: Uint32Array;
+  /** `addr | 0`, so that lookups take signed or unsigned addresses alike. */
+  private readonly addrs: Int32Array;
   private readonly ports: Uint16Array;
   private readonly values: T[];
 
@@ -28,27 +29,31 @@ export class ServiceTable<T> {
     while (size < entries.length * 2) size *= 2;
     this.mask = size - 1;
     this.protos = new Uint8Array(size);
-    this.addrs = new Uint32Array(size);
+    this.addrs = new Int32Array(size);
     this.ports = new Uint16Array(size);
     this.values = new Array<T>(size);
     for (const e of entries) {
       let i = slotHash(e.proto, e.addr, e.port) & this.mask;
       while (this.protos[i] !== EMPTY) i = (i + 1) & this.mask;
       this.protos[i] = e.proto;
-      this.addrs[i] = e.addr;
+      this.addrs[i] = e.addr | 0;
       this.ports[i] = e.port;
       this.values[i] = e.value;
     }
   }
 
-  /** The value for (proto, addr, port), or undefined. addr is IPv4 host order, unsigned. */
+  /**
+   * The value for (proto, addr, port), or undefined. addr is IPv4 host order, unsigned or signed (`addr | 0`,
+   * which the datapath passes because V8 never boxes it).
+   */
   lookup(proto: number, addr: number, port: number): T | undefined {
     const mask = this.mask;
-    let i = slotHash(proto, addr, port) & mask;
+    const key = addr | 0;
+    let i = slotHash(proto, key, port) & mask;
     for (;;) {
       const p = this.protos[i];
       if (p === EMPTY) return undefined;
-      if (p === proto && this.addrs[i] === addr && this.ports[i] === port) return this.values[i];
+      if (p === proto && this.addrs[i] === key && this.ports[i] === port) return this.values[i];
       i = (i + 1) & mask;
     }
   }

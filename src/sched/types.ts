@@ -3,10 +3,14 @@ import type { Dest } from '../ipvs/dest.js';
 
 /** What a scheduler may look at in the packet that opens a connection. One object, reused per packet. */
 export interface SchedInput {
-  /** Client address (IPv4, host order) and source port. */
+  /**
+   * Client address (IPv4, host order) and source port. Addresses are signed 32-bit numbers (`addr | 0`, as
+   * IpvsCore.schedule() sets them), which V8 never boxes; a scheduler that needs the unsigned value converts
+   * with `>>> 0`, and the kernel's hashes (hash_32, hsiphash) see the same 32 bits either way.
+   */
   saddr: number;
   sport: number;
-  /** Packet destination (the VIP) and destination port. */
+  /** Packet destination (the VIP, signed like saddr) and destination port. */
   daddr: number;
   dport: number;
   /** IpProto value. */
