@@ -24,7 +24,6 @@ import { type TraceContext, traceContext } from '../trace/context.js';
 import { explainPacket, type TraceMessage } from '../trace/explain.js';
 import type { TraceLine } from '../trace/server.js';
 import { traceSocketPath } from '../trace/server.js';
-import { parseFrame } from '../wire/frame.js';
 import { ingressOf } from './replay.js';
 
 export const TRACE_USAGE = `Usage: uvs trace --config CFG [--rules RULES] --in IN.pcap [--json]
@@ -155,12 +154,6 @@ function loadOffline(
   return { config, datapath };
 }
 
-/** The TCP flags of a frame, which the datapath's summary does not carry. */
-function tcpFlagsOf(frame: Uint8Array): number | undefined {
-  const parsed = parseFrame(frame).frame;
-  return parsed !== undefined && 'tcp' in parsed ? parsed.tcp.flags : undefined;
-}
-
 function traceOffline(
   configPath: string,
   rulesPath: string | undefined,
@@ -208,11 +201,7 @@ function traceOffline(
         datapath.processBatch(rx, tx, now);
         const published = current as PacketTrace | null;
         if (published === null) continue;
-        const flags = tcpFlagsOf(frame);
-        trace =
-          flags === undefined || published.input === null
-            ? published
-            : { ...published, input: { ...published.input, tcpFlags: flags } };
+        trace = published;
       }
       out.write(json ? `${JSON.stringify({ seq, ...trace })}\n` : `${explainPacket(seq, trace, ctx)}\n`);
     }

@@ -115,6 +115,8 @@ export interface FrameSummary {
   dst?: string;
   sport?: number;
   dport?: number;
+  /** TCP: the header's flag byte (src/wire/tcp.ts TcpFlag bits). */
+  tcpFlags?: number;
   /** TUN: the outer header's addresses. */
   outerSrc?: string;
   outerDst?: string;
@@ -1094,7 +1096,9 @@ function summarizeRepr(f: FrameRepr, bytes: Uint8Array): FrameSummary {
   }
   const src = ipv4ToString(f.ipv4.src);
   const dst = ipv4ToString(f.ipv4.dst);
-  if ('tcp' in f) return { kind: 'tcp', src, dst, sport: f.tcp.srcPort, dport: f.tcp.dstPort, ...macs };
+  if ('tcp' in f) {
+    return { kind: 'tcp', src, dst, sport: f.tcp.srcPort, dport: f.tcp.dstPort, tcpFlags: f.tcp.flags, ...macs };
+  }
   if ('udp' in f) return { kind: 'udp', src, dst, sport: f.udp.srcPort, dport: f.udp.dstPort, ...macs };
   if ('icmp' in f) return { kind: `icmp ${f.icmp.type}/${f.icmp.code}`, src, dst, ...macs };
   if (f.ipv4.protocol === IpProto.ipip && !f.ipv4.moreFrags && f.ipv4.fragOffset === 0) {

@@ -9,7 +9,7 @@ import type { FrameSummary, PacketTrace } from '../datapath/datapath.js';
 import { addressRole, type TraceContext } from './context.js';
 
 /** A frame summary, plus the TCP flags when the caller knows them (the offline trace reads them itself). */
-export type TraceSummary = FrameSummary & { tcpFlags?: number };
+export type TraceSummary = FrameSummary;
 
 /** A PacketTrace whose summaries may carry TCP flags. */
 export type TraceMessage = Omit<PacketTrace, 'input' | 'output'> & {

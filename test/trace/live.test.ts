@@ -173,7 +173,7 @@ describe('trace socket', () => {
     expect(await exit).toBe(0);
     expect(text).toBe(
       [
-        '#1 eth0 in  TCP 192.168.1.100:40000 -> 192.168.1.231:80 (CIP -> VIP)',
+        '#1 eth0 in  TCP 192.168.1.100:40000 -> 192.168.1.231:80 (CIP -> VIP) SYN',
         '   service TCP 192.168.1.231:80 rr: new connection -> RIP 192.168.2.11:8080 (Masq)',
         '   NAT: DNAT 192.168.1.231:80 -> 192.168.2.11:8080, out eth1 to 02:00:00:00:02:11; state NONE -> SYN_RECV',
         '',
