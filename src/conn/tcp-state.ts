@@ -3,6 +3,7 @@
 // (is_new_conn_expected() in ip_vs_core.c). Pure tables and functions; the connection table applies them.
 
 import { IpProto } from '../constants.js';
+import { TcpFlag } from '../wire/tcp.js';
 
 /** IP_VS_TCP_S_*: the numbering is the kernel's, so the tables below read like tcp_states[]. */
 export const TcpState = {
@@ -49,8 +50,8 @@ export const tcpStateActive: Readonly<Uint8Array> = Uint8Array.from([0, 1, 1, 1,
 /** Packet direction relative to the connection (IP_VS_DIR_INPUT / OUTPUT; INPUT_ONLY is chosen internally). */
 export const TcpDir = { input: 0, output: 1, inputOnly: 2 } as const;
 
-/** TCP header flag bits, as in byte 13 of the header. */
-export const TcpFlag = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
+// The header's flag bits come from the wire layer, so the state machine and the parser cannot disagree.
+export { TcpFlag };
 
 /**
  * tcp_state_idx(): the row of the state table a packet selects. RST beats SYN beats FIN beats ACK; -1 when
