@@ -4,11 +4,11 @@
 // port with no service. Run `npm run build` first; then replay or trace it with examples/nat.yaml.
 import { join } from 'node:path';
 import { PcapWriter } from '../dist/io/pcap.js';
-import { parseIpv4, parseMac } from '../dist/wire/addr.js';
+import { parseIpv4Address, parseMac } from '../dist/wire/addr.js';
 import { buildFrame, ipv4Fields } from '../dist/wire/frame.js';
 
 const out = process.argv[2] ?? join(import.meta.dirname, 'nat.pcap');
-const ip = (t) => parseIpv4(t);
+const ip = (t) => parseIpv4Address(t);
 const mac = (t) => parseMac(t);
 const CLIENT = { mac: mac('02:00:00:00:01:64'), ip: ip('192.168.1.100') };
 const RS = { mac: mac('02:00:00:00:02:12'), ip: ip('192.168.2.12') };

@@ -25,13 +25,13 @@ import { Datapath } from '../../src/datapath/datapath.js';
 import { FrameBatch } from '../../src/io/batch.js';
 import { IpvsCore } from '../../src/ipvs/core.js';
 import { parseRules } from '../../src/model/save-format.js';
-import { parseIpv4, parseMac } from '../../src/wire/addr.js';
+import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
 import { ArpOp } from '../../src/wire/arp.js';
 import { buildFrame, ipv4Fields } from '../../src/wire/frame.js';
 import { IcmpType } from '../../src/wire/icmp.js';
 import type { BenchGroup, BenchModule, CaseResult } from '../types.js';
 
-const ip = (text: string): number => parseIpv4(text)!;
+const ip = (text: string): number => parseIpv4Address(text)!;
 const mac = (text: string): number => parseMac(text)!;
 
 //   clients 203.0.113.0/24 (behind gateway 192.168.1.1), on-link client 192.168.1.100

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from 'yaml';
 import { MAX_BATCH } from '../io/batch.js';
-import { ipv4ToString as fmt, parseIpv4, parseMac } from '../wire/addr.js';
+import { ipv4ToString as fmt, parseIpv4Address, parseMac } from '../wire/addr.js';
 
 export const DEFAULT_CONTROL_PATH = '/run/uvs/uvs.sock';
 export const DEFAULT_STATE_PATH = '/var/lib/uvs/rules.state';
@@ -356,7 +356,7 @@ class ConfigParser {
 
   private ipv4(node: Node, what: string): number {
     const text = this.string(node, what);
-    const addr = parseIpv4(text);
+    const addr = parseIpv4Address(text);
     if (addr === undefined) this.fail(ConfigErrorCode.badValue, node, `"${what}": "${text}" is not an IPv4 address`);
     return addr;
   }
@@ -371,7 +371,7 @@ class ConfigParser {
   /** `a.b.c.d/len`; a bare address is /32 where `bareOk`. */
   private cidr(node: Node, text: string, bareOk: boolean): { addr: number; prefixLen: number } {
     const m = /^([0-9.]+)(?:\/(\d{1,2}))?$/.exec(text);
-    const addr = m ? parseIpv4(m[1]!) : undefined;
+    const addr = m ? parseIpv4Address(m[1]!) : undefined;
     const prefixLen = m?.[2] === undefined ? (bareOk ? 32 : -1) : Number(m[2]);
     if (addr === undefined || !(prefixLen >= 0 && prefixLen <= 32)) {
       this.fail(ConfigErrorCode.badValue, node, `"${text}" is not IPv4/prefix`);

@@ -4,7 +4,7 @@
 // a one-line explanation and the command that fixes it.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
+import { ipv4ToString, parseIpv4Address } from '../wire/addr.js';
 
 /** IFF_UP in /sys/class/net/<dev>/flags. */
 const IFF_UP = 0x1;
@@ -44,7 +44,7 @@ export const linuxHost: HostReader = {
     const out: { dev: string; addr: number; prefix: number }[] = [];
     for (const link of links) {
       for (const info of link.addr_info ?? []) {
-        const addr = info.local === undefined ? undefined : parseIpv4(info.local);
+        const addr = info.local === undefined ? undefined : parseIpv4Address(info.local);
         if (addr !== undefined) out.push({ dev: link.ifname, addr, prefix: info.prefixlen ?? 32 });
       }
     }

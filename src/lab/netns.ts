@@ -2,7 +2,7 @@
 // and child processes started inside one. A Node process cannot change its own namespace, so everything
 // that must run inside one runs as a child of `ip netns exec`, and every child has a time limit.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { parseIpv4 } from '../wire/addr.js';
+import { parseIpv4Address } from '../wire/addr.js';
 
 /** Bound on one `ip`/`ethtool`/`nft` command: they return in milliseconds unless something is wrong. */
 export const COMMAND_TIMEOUT_MS = 5_000;
@@ -50,7 +50,7 @@ export function setNsSysctl(ns: string, key: string, value: string): boolean {
  */
 export function assertPrivate(cidr: string): void {
   const [addrText, lenText] = cidr.split('/');
-  const addr = parseIpv4(addrText ?? '');
+  const addr = parseIpv4Address(addrText ?? '');
   const len = lenText === undefined ? 32 : Number(lenText);
   if (addr === undefined || !Number.isInteger(len) || len < 0 || len > 32)
     throw new Error(`uvs lab: bad address ${cidr}`);

@@ -12,7 +12,7 @@
 import { IpProto } from '../constants.js';
 import { Fwd, type FwdMethod } from '../ipvs/dest.js';
 import { parseSchedFlags } from '../sched/index.js';
-import { parseIpv4 } from '../wire/addr.js';
+import { parseIpv4Address } from '../wire/addr.js';
 import { RulesError, RulesErrorCode } from './errors.js';
 import {
   DEFAULT_NETMASK,
@@ -358,7 +358,7 @@ function parseServiceAddress(
   const host = colon < 0 ? text : text.slice(0, colon);
   // ipvsadm also resolves host and service names; uvs takes numbers only, so a name is refused as ipvsadm
   // refuses one that does not resolve.
-  const addr = parseIpv4(host);
+  const addr = parseIpv4Address(host);
   if (addr === undefined) return undefined;
   if (colon < 0) return { addr, port: undefined };
   const port = parseNumber(text.slice(colon + 1), 0, 65535);
@@ -456,7 +456,7 @@ export function parseArgs(argv: readonly string[], program = 'uvsadm'): ParsedCo
         else timeout = parseTimeout(value, 1);
         break;
       case 'netmask': {
-        const mask = parseIpv4(text);
+        const mask = parseIpv4Address(text);
         if (mask === undefined) throw valueError('illegal virtual server persistent mask specified');
         netmask = mask;
         break;
@@ -495,7 +495,7 @@ export function parseArgs(argv: readonly string[], program = 'uvsadm'): ParsedCo
         break;
       case 'mcast-group': {
         if (text.includes(':')) throw new RulesError(RulesErrorCode.unsupported, 'uvs supports IPv4 only');
-        const group = parseIpv4(text);
+        const group = parseIpv4Address(text);
         if (group === undefined || group >>> 28 !== 0xe) throw valueError(`invalid IPv4 mcast-group \`${text}'`);
         daemon.mcastGroup = group;
         break;

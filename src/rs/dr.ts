@@ -2,7 +2,7 @@
 // destination MAC, so the packet reaches the real server still addressed to the VIP: the real server must
 // hold the VIP (on lo, /32, so that it owns no subnet with it) and must never answer ARP for it or use it as
 // an ARP source, or the clients' traffic would bypass the director.
-import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
+import { ipv4ToString, parseIpv4Address } from '../wire/addr.js';
 import type { RsOptions } from './nat.js';
 import {
   ip,
@@ -51,7 +51,7 @@ export function applyArpSuppression(): string[] {
 }
 
 export function parseVip(text: string, command: string): string {
-  const vip = parseIpv4(text);
+  const vip = parseIpv4Address(text);
   if (vip === undefined) throw new RsError(`uvs rs ${command}: '${text}' is not an IPv4 address; give --vip a.b.c.d`);
   return ipv4ToString(vip);
 }

@@ -2,7 +2,7 @@
 // it can rewrite their source to the VIP, so the real server's default route points at the DIP (the seed's
 // `route del default; route add default gw $dip`). The default routes found the first time are recorded and
 // put back by `--undo`.
-import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
+import { ipv4ToString, parseIpv4Address } from '../wire/addr.js';
 import { ip, ipJson, RsError, readState, removeState, statePath, writeState } from './system.js';
 
 /** A default route as `ip -j route show default` describes it: enough to add it back. */
@@ -54,7 +54,7 @@ function deleteAllDefaults(): void {
 
 /** Points the default route at the DIP; a second run finds it in place and changes nothing. */
 export function applyNat(dipText: string, opts: RsOptions): void {
-  const dip = parseIpv4(dipText);
+  const dip = parseIpv4Address(dipText);
   if (dip === undefined) throw new RsError(`uvs rs nat: '${dipText}' is not an IPv4 address; give --dip a.b.c.d`);
   const dipStr = ipv4ToString(dip);
   const path = statePath(opts.stateDir, 'nat');

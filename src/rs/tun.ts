@@ -15,7 +15,7 @@
 import { AfPacketPort, type WakeMode } from '../io/afpacket.js';
 import { FrameBatch } from '../io/batch.js';
 import { loadNative, type NativeAddon } from '../native.js';
-import { parseIpv4 } from '../wire/addr.js';
+import { parseIpv4Address } from '../wire/addr.js';
 import { IpipDecapsulator, TunBatch } from './decap.js';
 import { ARP_SUPPRESSION_SYSCTLS, applyArpSuppression, parseVip } from './dr.js';
 import type { RsOptions } from './nat.js';
@@ -172,8 +172,8 @@ export class TunDecapsulator {
       sinkFd = native.ipipSinkOpen();
       port = AfPacketPort.open(dev);
       const decapsulator = new IpipDecapsulator(
-        rips.map((r) => parseIpv4(r) as number),
-        parseIpv4(vip) as number,
+        rips.map((r) => parseIpv4Address(r) as number),
+        parseIpv4Address(vip) as number,
       );
       const self = new TunDecapsulator({
         native,

@@ -16,7 +16,7 @@ import { Fwd } from '../ipvs/dest.js';
 import { RulesError } from '../model/errors.js';
 import { parseArgs, toRuleCommand } from '../model/grammar.js';
 import { parseRules, splitRuleLine } from '../model/save-format.js';
-import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
+import { ipv4ToString, parseIpv4Address } from '../wire/addr.js';
 
 /** ipvsadm's conn_reuse_mode default: a SYN hitting a TIME_WAIT/CLOSE entry is scheduled anew. */
 const CONN_REUSE_MODE = 1;
@@ -36,7 +36,7 @@ interface Endpoint {
 function parseEndpoint(field: string, value: unknown): Endpoint {
   if (typeof value !== 'string') throw new SimulationError(`"${field}" must be a string "A.B.C.D:PORT"`);
   const m = /^([0-9.]+):(\d{1,5})$/.exec(value);
-  const addr = m ? parseIpv4(m[1]!) : undefined;
+  const addr = m ? parseIpv4Address(m[1]!) : undefined;
   const port = m ? Number(m[2]) : Number.NaN;
   if (addr === undefined || !(port >= 0 && port <= 65535)) {
     throw new SimulationError(`"${field}": '${value}' is not A.B.C.D:PORT`);

@@ -40,7 +40,7 @@ export function ipv4ToString(addr: number): string {
 }
 
 /** Parses dotted-quad IPv4; returns undefined for anything else (no shorthand forms, no leading zeros). */
-export function parseIpv4(text: string): number | undefined {
+export function parseIpv4Address(text: string): number | undefined {
   const parts = text.split('.');
   if (parts.length !== 4) return undefined;
   let addr = 0;

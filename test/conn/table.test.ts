@@ -4,9 +4,9 @@ import { TcpDir, Timeouts } from '../../src/conn/tcp-state.js';
 import { IpProto } from '../../src/constants.js';
 import { type Dest, DestRegistry, Fwd, type FwdMethod } from '../../src/ipvs/dest.js';
 import { Stats } from '../../src/ipvs/stats.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 
-const ip = (s: string): number => parseIpv4(s)!;
+const ip = (s: string): number => parseIpv4Address(s)!;
 const CIP = ip('192.168.1.10');
 const VIP = ip('10.0.0.100');
 const RIP1 = ip('172.16.0.11');

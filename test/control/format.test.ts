@@ -6,7 +6,7 @@ import { TcpDir, TcpFlag } from '../../src/conn/tcp-state.js';
 import { IpProto } from '../../src/constants.js';
 import { printLargenum } from '../../src/control/format.js';
 import { Schedule } from '../../src/ipvs/core.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { fixedResolver, type Lab, lines, makeLab, runAll, SEED_DR, SEED_NAT } from './helpers.js';
 
 const sp = (n: number) => ' '.repeat(n);
@@ -32,7 +32,7 @@ const MIXED = [
 ];
 
 function ip(text: string): number {
-  return parseIpv4(text)!;
+  return parseIpv4Address(text)!;
 }
 
 /** Opens a connection the way src/sim/simulator.ts does: schedule, then the first packets' transitions. */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { formatProblems, type HostReader, preflight } from '../../src/daemon/preflight.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 
-const vip = parseIpv4('192.168.1.231')!;
-const dip = parseIpv4('192.168.2.1')!;
+const vip = parseIpv4Address('192.168.1.231')!;
+const dip = parseIpv4Address('192.168.2.1')!;
 
 function host(files: Record<string, string>, kernel: { dev: string; addr: number; prefix: number }[] = []): HostReader {
   return { readFile: (path) => files[path], kernelAddresses: () => kernel };
@@ -24,7 +24,9 @@ const ifaces = [
 
 describe('preflight', () => {
   it('finds nothing wrong with a host prepared as DESIGN.md says', () => {
-    expect(preflight(ifaces, host(healthy, [{ dev: 'lo', addr: parseIpv4('127.0.0.1')!, prefix: 8 }]))).toEqual([]);
+    expect(preflight(ifaces, host(healthy, [{ dev: 'lo', addr: parseIpv4Address('127.0.0.1')!, prefix: 8 }]))).toEqual(
+      [],
+    );
   });
 
   it('names each problem with the command that fixes it', () => {

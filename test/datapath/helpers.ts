@@ -7,9 +7,9 @@ import type { VerdictCode } from '../../src/datapath/reasons.js';
 import { FrameBatch } from '../../src/io/batch.js';
 import { IpvsCore } from '../../src/ipvs/core.js';
 import { parseRules } from '../../src/model/save-format.js';
-import { parseIpv4, parseMac } from '../../src/wire/addr.js';
+import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
 
-export const ip = (text: string): number => parseIpv4(text)!;
+export const ip = (text: string): number => parseIpv4Address(text)!;
 export const mac = (text: string): number => parseMac(text)!;
 
 //            client 192.168.1.100 (02:00:00:00:01:64)     gateway 192.168.1.1 (02:00:00:00:01:01)

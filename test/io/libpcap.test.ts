@@ -11,7 +11,7 @@
 // must deliver them. Offloads are off on b, because libpcap cannot report partial checksums (libpcap.ts).
 import { describe, expect, it } from 'vitest';
 import { loadCap } from '../../src/io/libpcap.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { buildFrame, ipv4Fields, parseFrame } from '../../src/wire/frame.js';
 import { Reason } from '../../src/wire/reason.js';
 import { canUseNetns, childScript, compileForChildren, NetnsLab, netnsSkipReason } from '../netns/harness.js';
@@ -75,7 +75,7 @@ describe.skipIf(skipReason !== '')(`LibpcapPort between two namespaces ${skipRea
       const toB = [0, 1, 2].map((k) =>
         buildFrame({
           eth: { dst: vbMac, src: vaMac, etherType: 0 },
-          ipv4: ipv4Fields(parseIpv4(A_IP)!, parseIpv4(B_IP)!, { id: 100 + k }),
+          ipv4: ipv4Fields(parseIpv4Address(A_IP)!, parseIpv4Address(B_IP)!, { id: 100 + k }),
           udp: { srcPort: 6000, dstPort: 6001, payload: new Uint8Array([0x70 + k, 1, 2, 3]) },
         }),
       );
@@ -117,7 +117,7 @@ describe.skipIf(skipReason !== '')(`LibpcapPort between two namespaces ${skipRea
         const frame = parsed.frame!;
         if (!('udp' in frame)) throw new Error('not UDP');
         expect(frame.eth.src).toBe(vbMac);
-        expect(frame.ipv4.src).toBe(parseIpv4(B_IP));
+        expect(frame.ipv4.src).toBe(parseIpv4Address(B_IP));
         const seq = new DataView(frame.udp.payload.buffer, frame.udp.payload.byteOffset).getUint32(0);
         expect(frame.udp.payload).toEqual(expectedPayload(seq));
         seqs.add(seq);

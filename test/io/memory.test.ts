@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrameBatch, HEADROOM } from '../../src/io/batch.js';
 import { MemoryHub, MemoryPortError, memoryPair } from '../../src/io/memory.js';
-import { parseIpv4, parseMac } from '../../src/wire/addr.js';
+import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
 import { buildFrame, ipv4Fields } from '../../src/wire/frame.js';
 import { hex } from '../helpers/bytes.js';
 
@@ -13,7 +13,7 @@ const MAC_B = parseMac('02:00:00:00:0b:01')!;
 function udpFrame(seq: number, dst = MAC_B): Uint8Array {
   return buildFrame({
     eth: { dst, src: MAC_A, etherType: 0 },
-    ipv4: ipv4Fields(parseIpv4('10.0.0.1')!, parseIpv4('10.0.0.2')!),
+    ipv4: ipv4Fields(parseIpv4Address('10.0.0.1')!, parseIpv4Address('10.0.0.2')!),
     udp: { srcPort: 1000 + seq, dstPort: 53, payload: new Uint8Array([seq, 0xee]) },
   });
 }

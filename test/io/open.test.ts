@@ -6,7 +6,7 @@ import { AfPacketError } from '../../src/io/afpacket.js';
 import { FrameBatch, FrameFlag } from '../../src/io/batch.js';
 import { CAP_INSTALL_HINT, type CapHandle, LibpcapError, LibpcapPort, loadCap } from '../../src/io/libpcap.js';
 import { openPorts, PortOpenError } from '../../src/io/open.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { buildFrame, ipv4Fields } from '../../src/wire/frame.js';
 
 function failingImport(message: string, code?: string): () => Promise<unknown> {
@@ -60,7 +60,7 @@ const fakeCapModule = () => Promise.resolve({ default: { Cap: FakeCap } });
 function udpFrame(seq: number): Uint8Array {
   return buildFrame({
     eth: { dst: 0xffffffffffff, src: 0x020000000001, etherType: 0 },
-    ipv4: ipv4Fields(parseIpv4('10.9.0.1')!, parseIpv4('10.9.0.2')!),
+    ipv4: ipv4Fields(parseIpv4Address('10.9.0.1')!, parseIpv4Address('10.9.0.2')!),
     udp: { srcPort: 5000, dstPort: 5001, payload: new Uint8Array([seq, seq, seq]) },
   });
 }

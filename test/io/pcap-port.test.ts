@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FrameBatch, FrameFlag, HEADROOM } from '../../src/io/batch.js';
 import { PcapErrorCode, PcapReader, PcapWriter } from '../../src/io/pcap.js';
 import { PcapFilePort } from '../../src/io/pcap-port.js';
-import { parseIpv4, parseMac } from '../../src/wire/addr.js';
+import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
 import { buildFrame, ipv4Fields } from '../../src/wire/frame.js';
 import { TcpFlag } from '../../src/wire/tcp.js';
 
@@ -18,7 +18,7 @@ const CLIENT_MAC = parseMac('02:00:00:00:00:20')!;
 function tcpSyn(srcPort: number, dst = PORT_MAC): Uint8Array {
   return buildFrame({
     eth: { dst, src: CLIENT_MAC, etherType: 0 },
-    ipv4: ipv4Fields(parseIpv4('192.168.10.5')!, parseIpv4('192.168.10.100')!),
+    ipv4: ipv4Fields(parseIpv4Address('192.168.10.5')!, parseIpv4Address('192.168.10.100')!),
     tcp: {
       srcPort,
       dstPort: 80,

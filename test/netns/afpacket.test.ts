@@ -20,7 +20,7 @@ import { IpProto } from '../../src/constants.js';
 import { AfPacketError, AfPacketPort } from '../../src/io/afpacket.js';
 import { FrameBatch, FrameFlag, HEADROOM, PacketType } from '../../src/io/batch.js';
 import { loadNative } from '../../src/native.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { ipv4HeaderChecksum } from '../../src/wire/checksum.js';
 import { EthernetView } from '../../src/wire/ethernet.js';
 import { Ipv4View } from '../../src/wire/ipv4.js';
@@ -91,8 +91,8 @@ function checkUdpFrame(bytes: Uint8Array, dstPort: number): { seq: number; paylo
   const ip = new Ipv4View().reset(bytes, eth.payloadOff, eth.payloadLen);
   expect(ip.checkLen()).toBe(Reason.ok);
   expect(ip.protocol).toBe(IpProto.udp);
-  expect(ip.src).toBe(parseIpv4(B_IP));
-  expect(ip.dst).toBe(parseIpv4(A_IP));
+  expect(ip.src).toBe(parseIpv4Address(B_IP));
+  expect(ip.dst).toBe(parseIpv4Address(A_IP));
   expect(ipv4HeaderChecksum(bytes, ip.off, ip.headerLen)).toBe(ip.checksum);
   const udp = new UdpView().reset(bytes, ip.payloadOff, ip.payloadLen);
   expect(udp.checkLen()).toBe(Reason.ok);
@@ -218,8 +218,8 @@ describe.skipIf(!canUseNetns)(`AfPacketPort between two namespaces ${netnsSkipRe
         dist,
         ifname: 'va',
         dstMac: vbMac,
-        srcIp: parseIpv4(A_IP),
-        dstIp: parseIpv4(B_IP),
+        srcIp: parseIpv4Address(A_IP),
+        dstIp: parseIpv4Address(B_IP),
         srcPort: 4000,
         dstPort: udpPort,
         count: COUNT,
@@ -279,8 +279,8 @@ describe.skipIf(!canUseNetns)(`AfPacketPort between two namespaces ${netnsSkipRe
           dist,
           ifname: 'va',
           dstMac: vbMac,
-          srcIp: parseIpv4(A_IP),
-          dstIp: parseIpv4(B_IP),
+          srcIp: parseIpv4Address(A_IP),
+          dstIp: parseIpv4Address(B_IP),
           srcPort: 4000,
           dstPort: udpPort,
           count: 10,

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseIpv4, parseMac } from '../../src/wire/addr.js';
+import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -46,7 +46,7 @@ function installExitHook(): void {
  */
 export function assertPrivateCidr(cidr: string): void {
   const [addrText, lenText] = cidr.split('/');
-  const addr = parseIpv4(addrText ?? '');
+  const addr = parseIpv4Address(addrText ?? '');
   const len = Number(lenText);
   if (addr === undefined || !Number.isInteger(len) || len < 0 || len > 32) {
     throw new Error(`harness: bad address ${cidr}`);

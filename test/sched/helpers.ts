@@ -3,12 +3,12 @@ import { IpProto } from '../../src/constants.js';
 import { Dest, Fwd } from '../../src/ipvs/dest.js';
 import { Stats } from '../../src/ipvs/stats.js';
 import type { SchedInput } from '../../src/sched/types.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 
 let nextId = 0;
 
 export function ip(text: string): number {
-  const addr = parseIpv4(text);
+  const addr = parseIpv4Address(text);
   if (addr === undefined) throw new Error(`bad address ${text}`);
   return addr;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimulationError, Simulator } from '../../src/sim/simulator.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 
 const SEED_NAT = `
 # The seed tutorial's NAT lab (rules file comments are allowed)
@@ -17,7 +17,7 @@ const open = (client: string, service = '192.168.1.231:80', proto = 'tcp') => ({
 
 function destOf(sim: Simulator, rip: string) {
   const svc = sim.core.rules.snapshot.services[0]!;
-  return svc.dests.find((d) => d.addr === parseIpv4(rip))!;
+  return svc.dests.find((d) => d.addr === parseIpv4Address(rip))!;
 }
 
 describe('Simulator', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpv4, parseMac } from '../../src/wire/addr.js';
+import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
 import { ARP_LEN, ArpOp, ArpView, arpReprLen, emitArp, emitGratuitousArp, parseArp } from '../../src/wire/arp.js';
 import { Reason } from '../../src/wire/reason.js';
 import { hex, poisoned } from '../helpers/bytes.js';
@@ -17,7 +17,7 @@ const reply = hex(`
   02 00 00 00 00 01  0a 00 00 01`);
 
 const ownMac = parseMac('02:00:00:00:00:aa')!;
-const vip = parseIpv4('10.0.0.100')!;
+const vip = parseIpv4Address('10.0.0.100')!;
 
 describe('ArpView', () => {
   const view = new ArpView();
@@ -26,7 +26,7 @@ describe('ArpView', () => {
     expect(view.reset(request, 0, request.length).checkLen()).toBe(Reason.ok);
     expect(view.op).toBe(ArpOp.request);
     expect(view.senderMac).toBe(parseMac('02:00:00:00:00:01'));
-    expect(view.senderIp).toBe(parseIpv4('10.0.0.1'));
+    expect(view.senderIp).toBe(parseIpv4Address('10.0.0.1'));
     expect(view.targetMac).toBe(0);
     expect(view.targetIp).toBe(vip);
   });
@@ -37,7 +37,7 @@ describe('ArpView', () => {
     frame.set(hex('ff ff ff ff ff ff  02 00 00 00 00 01  08 06'), 0);
     frame.set(request, 14);
     expect(view.reset(frame, 14, 46).checkLen()).toBe(Reason.ok);
-    expect(view.senderIp).toBe(parseIpv4('10.0.0.1'));
+    expect(view.senderIp).toBe(parseIpv4Address('10.0.0.1'));
     expect(view.targetIp).toBe(vip);
   });
 
@@ -76,9 +76,9 @@ describe('ArpView', () => {
     view.reset(buf, 0, buf.length);
     view.op = ArpOp.reply;
     view.senderMac = parseMac('10:20:30:40:50:60')!;
-    view.senderIp = parseIpv4('192.168.1.2')!;
+    view.senderIp = parseIpv4Address('192.168.1.2')!;
     view.targetMac = parseMac('0a:0b:0c:0d:0e:0f')!;
-    view.targetIp = parseIpv4('172.16.0.9')!;
+    view.targetIp = parseIpv4Address('172.16.0.9')!;
     expect(buf).toEqual(hex(`00 01 08 00 06 04 00 02  10 20 30 40 50 60  c0 a8 01 02  0a 0b 0c 0d 0e 0f  ac 10 00 09`));
   });
 });
@@ -92,7 +92,7 @@ describe('ARP repr', () => {
         senderMac: ownMac,
         senderIp: vip,
         targetMac: parseMac('02:00:00:00:00:01')!,
-        targetIp: parseIpv4('10.0.0.1')!,
+        targetIp: parseIpv4Address('10.0.0.1')!,
       },
       buf,
       0,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 as parseAddr } from '../../src/wire/addr.js';
+import { parseIpv4Address as parseAddr } from '../../src/wire/addr.js';
 import { ArpOp } from '../../src/wire/arp.js';
 import { buildFrame, type FrameRepr, ipv4Fields, parseFrame } from '../../src/wire/frame.js';
 import { IcmpType } from '../../src/wire/icmp.js';

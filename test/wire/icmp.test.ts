@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpProto } from '../../src/constants.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import {
   emitEchoReplyInPlace,
   emitFragNeeded,
@@ -93,8 +93,8 @@ describe('IcmpView', () => {
     expect(view.innerHeaderLen).toBe(20);
     expect(view.innerProtocol).toBe(IpProto.udp);
     expect(view.innerFragOffset).toBe(0);
-    expect(view.innerSrc).toBe(parseIpv4('10.0.0.1'));
-    expect(view.innerDst).toBe(parseIpv4('10.0.0.100'));
+    expect(view.innerSrc).toBe(parseIpv4Address('10.0.0.1'));
+    expect(view.innerDst).toBe(parseIpv4Address('10.0.0.100'));
     expect(view.innerL4Off).toBe(62);
     expect(view.innerSrcPort).toBe(5353);
     expect(view.innerDstPort).toBe(53);
@@ -216,15 +216,15 @@ describe('IcmpView', () => {
     buf.set(before, 20);
     view.reset(buf, 20, before.length);
     expect(view.checkInner()).toBe(Reason.ok);
-    view.innerSrc = parseIpv4('172.16.0.2')!;
+    view.innerSrc = parseIpv4Address('172.16.0.2')!;
     view.innerSrcPort = 5300;
     view.fillInnerHeaderChecksum();
     view.fillChecksum(before.length);
     expect(buf.subarray(20)).toEqual(after);
     expect(buf.subarray(0, 20)).toEqual(poisoned(20));
-    view.innerDst = parseIpv4('10.0.0.2')!;
+    view.innerDst = parseIpv4Address('10.0.0.2')!;
     view.innerDstPort = 1;
-    expect(view.innerDst).toBe(parseIpv4('10.0.0.2'));
+    expect(view.innerDst).toBe(parseIpv4Address('10.0.0.2'));
     expect(view.innerDstPort).toBe(1);
   });
 });

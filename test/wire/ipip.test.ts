@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpProto } from '../../src/constants.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { encapIpip, IPIP_HEADER_LEN, type IpipOuter, IpipView } from '../../src/wire/ipip.js';
 import { emitIpv4, type Ipv4Repr } from '../../src/wire/ipv4.js';
 import { Reason } from '../../src/wire/reason.js';
@@ -29,8 +29,8 @@ function slotWithInner(inner: Uint8Array = innerPacket(), tail = 4): Uint8Array 
 }
 
 const directorToRealServer: IpipOuter = {
-  src: parseIpv4('10.0.0.1')!,
-  dst: parseIpv4('10.0.0.2')!,
+  src: parseIpv4Address('10.0.0.1')!,
+  dst: parseIpv4Address('10.0.0.2')!,
   ttl: 64,
   tos: 0,
   df: true,
@@ -94,8 +94,8 @@ describe('IpipView', () => {
     expect(view.innerOff).toBe(INNER_OFF);
     expect(view.innerLen).toBe(INNER_TOTAL);
     expect(view.inner.verifyChecksum()).toBe(true);
-    expect(view.inner.src).toBe(parseIpv4('192.168.0.1'));
-    expect(view.inner.dst).toBe(parseIpv4('192.168.0.199'));
+    expect(view.inner.src).toBe(parseIpv4Address('192.168.0.1'));
+    expect(view.inner.dst).toBe(parseIpv4Address('192.168.0.199'));
     expect(view.inner.payloadOff).toBe(INNER_OFF + 20);
   });
 

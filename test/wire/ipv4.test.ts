@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpProto } from '../../src/constants.js';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { ipv4HeaderChecksum } from '../../src/wire/checksum.js';
-import { emitIpv4, type Ipv4Repr, Ipv4View, ipv4ReprLen, parseIpv4 as parseIpv4Packet } from '../../src/wire/ipv4.js';
+import { emitIpv4, type Ipv4Repr, Ipv4View, ipv4ReprLen, parseIpv4 } from '../../src/wire/ipv4.js';
 import { Reason } from '../../src/wire/reason.js';
 import { hex, poisoned } from '../helpers/bytes.js';
 
@@ -70,8 +70,8 @@ describe('Ipv4View', () => {
     expect(view.ttl).toBe(64);
     expect(view.protocol).toBe(IpProto.udp);
     expect(view.checksum).toBe(0xb861);
-    expect(view.src).toBe(parseIpv4('192.168.0.1'));
-    expect(view.dst).toBe(parseIpv4('192.168.0.199'));
+    expect(view.src).toBe(parseIpv4Address('192.168.0.1'));
+    expect(view.dst).toBe(parseIpv4Address('192.168.0.199'));
     expect(view.payloadOff).toBe(20);
     expect(view.payloadLen).toBe(95);
     expect(view.verifyChecksum()).toBe(true);
@@ -87,7 +87,7 @@ describe('Ipv4View', () => {
     expect(view.ecn).toBe(0);
     expect(view.ttl).toBe(1);
     expect(view.protocol).toBe(2);
-    expect(view.dst).toBe(parseIpv4('224.0.0.22'));
+    expect(view.dst).toBe(parseIpv4Address('224.0.0.22'));
     expect(view.payloadOff).toBe(24);
     expect(view.payloadLen).toBe(8);
     expect(view.verifyChecksum()).toBe(true);
@@ -97,7 +97,7 @@ describe('Ipv4View', () => {
     const buf = poisoned(optionsPacket.length + 30);
     buf.set(optionsPacket, 17);
     expect(view.reset(buf, 17, optionsPacket.length).checkLen()).toBe(Reason.ok);
-    expect(view.src).toBe(parseIpv4('10.0.0.1'));
+    expect(view.src).toBe(parseIpv4Address('10.0.0.1'));
     expect(view.payloadOff).toBe(17 + 24);
     expect(view.verifyChecksum()).toBe(true);
   });
@@ -190,14 +190,14 @@ describe('Ipv4View', () => {
 
   it('rewrites the destination with an incremental checksum update', () => {
     const packet = classicPacket();
-    view.reset(packet, 0, packet.length).setDst(parseIpv4('10.0.0.2')!);
+    view.reset(packet, 0, packet.length).setDst(parseIpv4Address('10.0.0.2')!);
     // By hand: 0x2479c - c0a8 - 00c7 + 0a00 + 0002 = 0x1902f, folded 0x9030, inverted 0x6fcf.
     expect(packet.subarray(0, 20)).toEqual(hex('45 00 00 73 00 00 40 00 40 11 6f cf c0 a8 00 01 0a 00 00 02'));
   });
 
   it('rewrites the source with an incremental checksum update', () => {
     const packet = classicPacket();
-    view.reset(packet, 0, packet.length).setSrc(parseIpv4('10.0.0.2')!);
+    view.reset(packet, 0, packet.length).setSrc(parseIpv4Address('10.0.0.2')!);
     // By hand: 0x2479c - c0a8 - 0001 + 0a00 + 0002 = 0x190f5, folded 0x90f6, inverted 0x6f09.
     expect(packet.subarray(0, 20)).toEqual(hex('45 00 00 73 00 00 40 00 40 11 6f 09 0a 00 00 02 c0 a8 00 c7'));
   });
@@ -290,8 +290,8 @@ describe('IPv4 repr', () => {
     fragOffset: 0,
     ttl: 64,
     protocol: IpProto.udp,
-    src: parseIpv4('192.168.0.1')!,
-    dst: parseIpv4('192.168.0.199')!,
+    src: parseIpv4Address('192.168.0.1')!,
+    dst: parseIpv4Address('192.168.0.199')!,
     payloadLen: 95,
   };
 
@@ -311,8 +311,8 @@ describe('IPv4 repr', () => {
       fragOffset: 0,
       ttl: 1,
       protocol: 2,
-      src: parseIpv4('10.0.0.1')!,
-      dst: parseIpv4('224.0.0.22')!,
+      src: parseIpv4Address('10.0.0.1')!,
+      dst: parseIpv4Address('224.0.0.22')!,
       payloadLen: 8,
       options: hex('94 04'),
     };
@@ -355,9 +355,9 @@ describe('IPv4 repr', () => {
     const view = new Ipv4View().reset(buf, 0, buf.length);
     expect(view.checkLen()).toBe(Reason.ok);
     expect(view.verifyChecksum()).toBe(true);
-    expect(parseIpv4Packet(view)).toEqual(repr);
+    expect(parseIpv4(view)).toEqual(repr);
     const plain = new Uint8Array(ipv4ReprLen(classicRepr) + classicRepr.payloadLen);
     emitIpv4(classicRepr, plain, 0);
-    expect(parseIpv4Packet(view.reset(plain, 0, plain.length))).toEqual(classicRepr);
+    expect(parseIpv4(view.reset(plain, 0, plain.length))).toEqual(classicRepr);
   });
 });

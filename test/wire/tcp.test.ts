@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { Reason } from '../../src/wire/reason.js';
 import { emitTcp, parseTcp, TcpFlag, TcpView, tcpReprLen } from '../../src/wire/tcp.js';
 import { hex, poisoned } from '../helpers/bytes.js';
@@ -11,8 +11,8 @@ function referenceTcpChecksum(src: number, dst: number, segment: Uint8Array): nu
   return referenceChecksum(pseudoHeaderAndSegment(src, dst, 6, segment, 16));
 }
 
-const client = parseIpv4('192.168.1.10')!;
-const vip = parseIpv4('10.0.0.100')!;
+const client = parseIpv4Address('192.168.1.10')!;
+const vip = parseIpv4Address('10.0.0.100')!;
 
 // A Linux SYN, 192.168.1.10:51234 -> 10.0.0.100:80: data offset 10 (40 bytes), options MSS 1460,
 // SACK permitted, timestamps (TSval 2000000, TSecr 0), NOP, window scale 7.
@@ -141,7 +141,7 @@ describe('TcpView', () => {
   });
 
   it('rewrites ports and the pseudo-header address with the checksum kept right (a DNAT by hand)', () => {
-    const rip = parseIpv4('172.16.0.2')!;
+    const rip = parseIpv4Address('172.16.0.2')!;
     const buf = Uint8Array.from(syn);
     view.reset(buf, 0, buf.length);
     view.setDstPort(8080);

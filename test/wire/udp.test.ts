@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../../src/wire/addr.js';
+import { parseIpv4Address } from '../../src/wire/addr.js';
 import { Reason } from '../../src/wire/reason.js';
 import { emitUdp, parseUdp, UdpView, udpReprLen } from '../../src/wire/udp.js';
 import { hex, poisoned } from '../helpers/bytes.js';
@@ -12,9 +12,9 @@ function referenceUdpChecksum(src: number, dst: number, datagram: Uint8Array): n
   return check === 0 ? 0xffff : check;
 }
 
-const client = parseIpv4('10.0.0.1')!;
-const vip = parseIpv4('10.0.0.100')!;
-const rip = parseIpv4('172.16.0.2')!;
+const client = parseIpv4Address('10.0.0.1')!;
+const vip = parseIpv4Address('10.0.0.100')!;
+const rip = parseIpv4Address('172.16.0.2')!;
 
 // A DNS query for "www" A/IN, 10.0.0.1:5353 -> 10.0.0.100:53, length 29 (an odd datagram).
 const query = hex(`

@@ -10,10 +10,10 @@ const { AfPacketPort } = await import(`${config.dist}/io/afpacket.js`);
 const { FrameBatch } = await import(`${config.dist}/io/batch.js`);
 const { buildFrame, ipv4Fields } = await import(`${config.dist}/wire/frame.js`);
 const { encapIpip } = await import(`${config.dist}/wire/ipip.js`);
-const { parseIpv4 } = await import(`${config.dist}/wire/addr.js`);
+const { parseIpv4Address } = await import(`${config.dist}/wire/addr.js`);
 
-const cip = parseIpv4(config.cip);
-const vip = parseIpv4(config.vip);
+const cip = parseIpv4Address(config.cip);
+const vip = parseIpv4Address(config.vip);
 const replies = [];
 const seen = { udpFromVip: 0, ipip: 0, icmpProtoUnreachable: 0, udpFromVipSourceMacs: [] };
 
@@ -42,8 +42,8 @@ while (seq < config.count) {
     const base = tx.offset[n];
     tx.bytes.copyWithin(base - 20, base, base + 14);
     encapIpip(tx.bytes, base + 14, {
-      src: parseIpv4(config.outerSrc),
-      dst: parseIpv4(config.rip),
+      src: parseIpv4Address(config.outerSrc),
+      dst: parseIpv4Address(config.rip),
       ttl: 64,
       tos: 0,
       df: false,
