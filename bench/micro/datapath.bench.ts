@@ -14,6 +14,7 @@
 // these, in the same run and process, so that whatever else loads the machine weighs on both: old and new are
 // compared side by side (docs/performance.md).
 
+import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -317,6 +318,31 @@ export function garbagePerPacket(s: Scenario, batches = 64, windows = 9): number
   return Math.max(0, median(full) - median(empty)) / (batches * BATCH);
 }
 
+/** Packets for the GC-event count (issue 8: "counts GC events over 10M packets"). */
+const GC_COUNT_PACKETS = 10_000_000;
+
+/**
+ * Garbage collections V8 reports (perf_hooks 'gc' entries: scavenges and mark-compacts) while `packets`
+ * packets of the scenario run through the datapath. A hot path that allocates nothing per packet triggers
+ * none or a handful (the harness's own per-batch timestamp); ~100 bytes per packet would trigger hundreds.
+ */
+export async function gcEventsOver(s: Scenario, packets = GC_COUNT_PACKETS): Promise<{ events: number; ms: number }> {
+  runBatches(s, 256);
+  let events = 0;
+  const observer = new PerformanceObserver((list) => {
+    events += list.getEntries().length;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const t0 = performance.now();
+  sink.value = runBatches(s, Math.ceil(packets / BATCH));
+  const ms = performance.now() - t0;
+  // GC entries are delivered on a later turn of the event loop.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  events += observer.takeRecords().length;
+  observer.disconnect();
+  return { events, ms };
+}
+
 const MODES: readonly Mode[] = ['NAT', 'DR', 'TUN', 'mix'];
 const garbage = new Map<Mode, number>();
 
@@ -341,6 +367,9 @@ const BaselineFrameCopier = baselineUrl
       }
     ).FrameCopier
   : null;
+
+const gcEvents = new Map<Mode, { events: number; ms: number }>();
+for (const mode of ['NAT', 'mix'] as const) gcEvents.set(mode, await gcEventsOver(buildScenario(mode)));
 
 /** Alternating rounds for the side-by-side comparison, and batches per round (about 20 ms of work). */
 const ROUNDS = 61;
@@ -478,7 +507,12 @@ const datapath: BenchModule = {
         pair === undefined
           ? ''
           : ` (interleaved with the baseline, min/median: ${fmtPair(pair.current)} vs ${fmtPair(pair.previous)} ns/packet)`;
-      return `${mode}: ${ns.toFixed(0)} ns/packet${versus}, ${Number.isNaN(bytes) ? 'n/a' : bytes.toFixed(1)} bytes of garbage per packet.`;
+      const gc = gcEvents.get(mode);
+      const gcText =
+        gc === undefined
+          ? ''
+          : `; ${gc.events} GC events over ${GC_COUNT_PACKETS / 1e6}M packets (${(gc.ms / 1000).toFixed(1)} s)`;
+      return `${mode}: ${ns.toFixed(0)} ns/packet${versus}, ${Number.isNaN(bytes) ? 'n/a' : bytes.toFixed(1)} bytes of garbage per packet${gcText}.`;
     });
   },
 };
