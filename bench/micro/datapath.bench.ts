@@ -14,8 +14,9 @@
 // these, in the same run and process, so that whatever else loads the machine weighs on both: old and new are
 // compared side by side (docs/performance.md).
 
-import { PerformanceObserver } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parseConfig } from '../../src/config/director.js';
@@ -318,30 +319,43 @@ export function garbagePerPacket(s: Scenario, batches = 64, windows = 9): number
   return Math.max(0, median(full) - median(empty)) / (batches * BATCH);
 }
 
+/**
+ * Garbage collections while `packets` packets of `mode` run through the datapath, counted in a fresh child
+ * process under `--trace-gc` (one line per scavenge or mark-compact), so that neither the count nor its 10M
+ * packets disturb the timed cases in this process. A hot path that allocates nothing per packet triggers a
+ * handful (the harness's per-batch timestamp, new connections); ~100 bytes per packet would trigger hundreds.
+ */
+export function gcEventsOver(mode: Mode, packets = GC_COUNT_PACKETS): { events: number; seconds: number } | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const code = [
+    "const m = await import('./datapath.bench.js');",
+    `const s = m.buildScenario(${JSON.stringify(mode)});`,
+    'm.runBatches(s, 256);',
+    "console.log('GC-COUNT-START');",
+    'const t0 = performance.now();',
+    `m.runBatches(s, ${Math.ceil(packets / BATCH)});`,
+    "console.log('GC-COUNT-END ' + (performance.now() - t0));",
+  ].join('\n');
+  const run = spawnSync(process.execPath, ['--trace-gc', '--input-type=module', '-e', code], {
+    cwd: here,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, UVS_BENCH_BASELINE: '' },
+  });
+  const out = run.stdout ?? '';
+  const start = out.indexOf('GC-COUNT-START');
+  const end = out.indexOf('GC-COUNT-END');
+  if (run.status !== 0 || start < 0 || end < 0) return null;
+  const events = out
+    .slice(start, end)
+    .split('\n')
+    .filter((l) => /Scavenge|Mark-Compact|Minor/.test(l)).length;
+  const ms = Number.parseFloat(out.slice(end + 'GC-COUNT-END'.length));
+  return { events, seconds: ms / 1000 };
+}
+
 /** Packets for the GC-event count (issue 8: "counts GC events over 10M packets"). */
 const GC_COUNT_PACKETS = 10_000_000;
-
-/**
- * Garbage collections V8 reports (perf_hooks 'gc' entries: scavenges and mark-compacts) while `packets`
- * packets of the scenario run through the datapath. A hot path that allocates nothing per packet triggers
- * none or a handful (the harness's own per-batch timestamp); ~100 bytes per packet would trigger hundreds.
- */
-export async function gcEventsOver(s: Scenario, packets = GC_COUNT_PACKETS): Promise<{ events: number; ms: number }> {
-  runBatches(s, 256);
-  let events = 0;
-  const observer = new PerformanceObserver((list) => {
-    events += list.getEntries().length;
-  });
-  observer.observe({ entryTypes: ['gc'] });
-  const t0 = performance.now();
-  sink.value = runBatches(s, Math.ceil(packets / BATCH));
-  const ms = performance.now() - t0;
-  // GC entries are delivered on a later turn of the event loop.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  events += observer.takeRecords().length;
-  observer.disconnect();
-  return { events, ms };
-}
 
 const MODES: readonly Mode[] = ['NAT', 'DR', 'TUN', 'mix'];
 const garbage = new Map<Mode, number>();
@@ -367,9 +381,6 @@ const BaselineFrameCopier = baselineUrl
       }
     ).FrameCopier
   : null;
-
-const gcEvents = new Map<Mode, { events: number; ms: number }>();
-for (const mode of ['NAT', 'mix'] as const) gcEvents.set(mode, await gcEventsOver(buildScenario(mode)));
 
 /** Alternating rounds for the side-by-side comparison, and batches per round (about 20 ms of work). */
 const ROUNDS = 61;
@@ -507,11 +518,11 @@ const datapath: BenchModule = {
         pair === undefined
           ? ''
           : ` (interleaved with the baseline, min/median: ${fmtPair(pair.current)} vs ${fmtPair(pair.previous)} ns/packet)`;
-      const gc = gcEvents.get(mode);
+      const gc = mode === 'NAT' || mode === 'mix' ? gcEventsOver(mode) : null;
       const gcText =
-        gc === undefined
+        gc === null
           ? ''
-          : `; ${gc.events} GC events over ${GC_COUNT_PACKETS / 1e6}M packets (${(gc.ms / 1000).toFixed(1)} s)`;
+          : `; ${gc.events} GC events over ${GC_COUNT_PACKETS / 1e6}M packets (${gc.seconds.toFixed(1)} s)`;
       return `${mode}: ${ns.toFixed(0)} ns/packet${versus}, ${Number.isNaN(bytes) ? 'n/a' : bytes.toFixed(1)} bytes of garbage per packet${gcText}.`;
     });
   },
