@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { parseMac } from '../wire/addr.js';
 import type { ReadableCallback, WakeMode } from './afpacket.js';
 import { type FrameBatch, FrameFlag, HEADROOM, SLOT_SIZE } from './batch.js';
+import { ReadableNotifier } from './notifier.js';
 import { type PacketPort, packetTypeOf } from './port.js';
 
 /** The part of `cap`'s Cap object this backend uses (cap/src/binding.cc). */
@@ -163,19 +164,7 @@ export class LibpcapPort implements PacketPort {
   private ringHead = 0;
   private ringCount = 0;
   private open = true;
-  private callback: ReadableCallback | undefined;
-  private mode: WakeMode = 'poll';
-  private wakePending = false;
-  private busy = false;
-  private readonly wake = (): void => {
-    this.wakePending = false;
-    if (this.callback !== undefined && this.mode === 'poll' && this.ringCount > 0) this.callback(0);
-  };
-  private readonly spin = (): void => {
-    if (!this.busy || this.callback === undefined) return;
-    this.callback(0);
-    if (this.busy) setImmediate(this.spin);
-  };
+  private readonly notifier = new ReadableNotifier(() => this.ringCount > 0);
 
   private constructor(cap: CapHandle, ifname: string, ifindex: number, mac: number, mtu: number, ring: number) {
     this.cap = cap;
@@ -248,10 +237,7 @@ export class LibpcapPort implements PacketPort {
     this.ringFlags[slot] = truncated ? FrameFlag.truncated : 0;
     if (truncated) this.rxTruncated++;
     this.ringCount++;
-    if (this.callback !== undefined && this.mode === 'poll' && !this.wakePending) {
-      this.wakePending = true;
-      setImmediate(this.wake);
-    }
+    this.notifier.arrived();
   }
 
   recv(batch: FrameBatch): number {
@@ -307,21 +293,11 @@ export class LibpcapPort implements PacketPort {
 
   onReadable(callback: ReadableCallback, mode: WakeMode = 'poll'): void {
     if (!this.open) throw new LibpcapError(`uvs: port ${this.ifname} is closed`, LibpcapErrorCode.closed);
-    this.stopReadable();
-    this.callback = callback;
-    this.mode = mode;
-    if (mode === 'busy') {
-      this.busy = true;
-      setImmediate(this.spin);
-    } else if (this.ringCount > 0 && !this.wakePending) {
-      this.wakePending = true;
-      setImmediate(this.wake);
-    }
+    this.notifier.start(callback, mode);
   }
 
   stopReadable(): void {
-    this.busy = false;
-    this.callback = undefined;
+    this.notifier.stop();
   }
 
   close(): void {

@@ -7,6 +7,7 @@
 // counted in `rxDropped`, as a full socket buffer would drop it. The sender does not learn of it.
 import type { ReadableCallback, WakeMode } from './afpacket.js';
 import { type FrameBatch, HEADROOM, SLOT_SIZE } from './batch.js';
+import { ReadableNotifier } from './notifier.js';
 import { type PacketPort, packetTypeOf } from './port.js';
 
 /** Frames a port's receive queue holds when nothing is said. */
@@ -93,19 +94,7 @@ export class MemoryPort implements PacketPort {
   private head = 0;
   private count = 0;
   private open = true;
-  private callback: ReadableCallback | undefined;
-  private mode: WakeMode = 'poll';
-  private wakePending = false;
-  private busy = false;
-  private readonly wake = (): void => {
-    this.wakePending = false;
-    if (this.callback !== undefined && this.mode === 'poll' && this.count > 0) this.callback(0);
-  };
-  private readonly spin = (): void => {
-    if (!this.busy || this.callback === undefined) return;
-    this.callback(0);
-    if (this.busy) setImmediate(this.spin);
-  };
+  private readonly notifier = new ReadableNotifier(() => this.count > 0);
 
   constructor(hub: MemoryHub, ifindex: number, options: MemoryPortOptions) {
     const capacity = options.queueCapacity ?? DEFAULT_MEMORY_QUEUE;
@@ -143,10 +132,7 @@ export class MemoryPort implements PacketPort {
     this.queueLength[slot] = len;
     this.count++;
     this.rxFrames++;
-    if (this.callback !== undefined && this.mode === 'poll' && !this.wakePending) {
-      this.wakePending = true;
-      setImmediate(this.wake);
-    }
+    this.notifier.arrived();
     return true;
   }
 
@@ -197,21 +183,11 @@ export class MemoryPort implements PacketPort {
 
   onReadable(callback: ReadableCallback, mode: WakeMode = 'poll'): void {
     if (!this.open) throw new MemoryPortError(`uvs: port ${this.ifname} is closed`, 'EBADF');
-    this.stopReadable();
-    this.callback = callback;
-    this.mode = mode;
-    if (mode === 'busy') {
-      this.busy = true;
-      setImmediate(this.spin);
-    } else if (this.count > 0 && !this.wakePending) {
-      this.wakePending = true;
-      setImmediate(this.wake);
-    }
+    this.notifier.start(callback, mode);
   }
 
   stopReadable(): void {
-    this.busy = false;
-    this.callback = undefined;
+    this.notifier.stop();
   }
 
   close(): void {
