@@ -9,6 +9,7 @@
 // PER_NEIGHBOUR_QUEUE per next hop; a packet that does not fit is dropped (counted), not an older one.
 import { SLOT_SIZE } from '../io/batch.js';
 import { macHigh16, macLow32 } from '../wire/addr.js';
+import { copyBytes } from '../wire/bytes.js';
 
 /** How long a learned entry is trusted without a new ARP from its owner. */
 export const REACHABLE_SECONDS = 300;
@@ -29,14 +30,6 @@ export const NeighState = {
 } as const;
 
 export const NO_NEIGH = -1;
-
-const copyBytes = Buffer.prototype.copy as (
-  this: Uint8Array,
-  target: Uint8Array,
-  targetStart: number,
-  sourceStart: number,
-  sourceEnd: number,
-) => number;
 
 export class NeighbourTable {
   readonly capacity: number;

@@ -21,6 +21,8 @@ export const HEADROOM = 64;
 export const SLOT_ALIGN = 64;
 /** The size of one slot: headroom plus a full frame, aligned. */
 export const SLOT_SIZE = Math.ceil((HEADROOM + MAX_FRAME) / SLOT_ALIGN) * SLOT_ALIGN;
+/** The largest frame a slot holds after its headroom. */
+export const FRAME_SPACE = SLOT_SIZE - HEADROOM;
 /** The most frames one native call moves (native/packet_io.cc kMaxBatch). */
 export const MAX_BATCH = 1024;
 export const DEFAULT_BATCH = 64;

@@ -22,10 +22,12 @@
 //   egress interface.
 import { readFileSync } from 'node:fs';
 import { parseMac } from '../wire/addr.js';
+import { copyBytes } from '../wire/bytes.js';
 import type { ReadableCallback, WakeMode } from './afpacket.js';
-import { type FrameBatch, FrameFlag, HEADROOM, SLOT_SIZE } from './batch.js';
+import { FRAME_SPACE, type FrameBatch, FrameFlag } from './batch.js';
+import { FrameQueue } from './frame-queue.js';
 import { ReadableNotifier } from './notifier.js';
-import { type PacketPort, packetTypeOf } from './port.js';
+import type { PacketPort } from './port.js';
 
 /** The part of `cap`'s Cap object this backend uses (cap/src/binding.cc). */
 export interface CapHandle {
@@ -116,15 +118,6 @@ export const DEFAULT_PCAP_BUFFER = 8 * 1024 * 1024;
 /** About 0.4 s of what `cap` can deliver (~10k pps, DESIGN.md) between two reads. */
 export const DEFAULT_PCAP_RING = 4096;
 /** Largest frame a batch slot holds. */
-const FRAME_SPACE = SLOT_SIZE - HEADROOM;
-
-const copyBytes = Buffer.prototype.copy as (
-  this: Uint8Array,
-  target: Uint8Array,
-  targetStart: number,
-  sourceStart: number,
-  sourceEnd: number,
-) => number;
 
 /** Open libpcap ports by ifindex, so that a frame is sent out of the handle of its egress interface. */
 const openByIfindex = new Map<number, LibpcapPort>();
@@ -157,14 +150,9 @@ export class LibpcapPort implements PacketPort {
   private readonly cap: CapHandle;
   private readonly captureBuf: Buffer;
   private readonly sendBuf: Buffer;
-  private readonly ringBytes: Uint8Array;
-  private readonly ringLength: Uint32Array;
-  private readonly ringFlags: Uint8Array;
-  private readonly ringCapacity: number;
-  private ringHead = 0;
-  private ringCount = 0;
+  private readonly ring: FrameQueue;
   private open = true;
-  private readonly notifier = new ReadableNotifier(() => this.ringCount > 0);
+  private readonly notifier = new ReadableNotifier(() => this.ring.count > 0);
 
   private constructor(cap: CapHandle, ifname: string, ifindex: number, mac: number, mtu: number, ring: number) {
     this.cap = cap;
@@ -172,12 +160,9 @@ export class LibpcapPort implements PacketPort {
     this.ifindex = ifindex;
     this.mac = mac;
     this.mtu = mtu;
-    this.ringCapacity = ring;
     this.captureBuf = Buffer.alloc(FRAME_SPACE);
     this.sendBuf = Buffer.alloc(FRAME_SPACE);
-    this.ringBytes = new Uint8Array(ring * FRAME_SPACE);
-    this.ringLength = new Uint32Array(ring);
-    this.ringFlags = new Uint8Array(ring);
+    this.ring = new FrameQueue(ring);
   }
 
   /**
@@ -218,7 +203,7 @@ export class LibpcapPort implements PacketPort {
 
   /** Frames waiting in the ring. */
   get queued(): number {
-    return this.ringCount;
+    return this.ring.count;
   }
 
   get isOpen(): boolean {
@@ -227,16 +212,11 @@ export class LibpcapPort implements PacketPort {
 
   /** The 'packet' handler: one call per captured frame. */
   private enqueue(nbytes: number, truncated: boolean): void {
-    if (this.ringCount === this.ringCapacity) {
+    if (!this.ring.push(this.captureBuf, 0, nbytes, truncated ? FrameFlag.truncated : 0)) {
       this.rxDropped++;
       return;
     }
-    const slot = (this.ringHead + this.ringCount) % this.ringCapacity;
-    copyBytes.call(this.captureBuf, this.ringBytes, slot * FRAME_SPACE, 0, nbytes);
-    this.ringLength[slot] = nbytes;
-    this.ringFlags[slot] = truncated ? FrameFlag.truncated : 0;
     if (truncated) this.rxTruncated++;
-    this.ringCount++;
     this.notifier.arrived();
   }
 
@@ -245,26 +225,7 @@ export class LibpcapPort implements PacketPort {
       batch.count = 0;
       return -9; // EBADF
     }
-    const n = Math.min(this.ringCount, batch.capacity);
-    const cap = this.ringCapacity;
-    for (let i = 0; i < n; i++) {
-      const slot = (this.ringHead + i) % cap;
-      const len = this.ringLength[slot] as number;
-      const src = slot * FRAME_SPACE;
-      const off = batch.slotBase(i) + HEADROOM;
-      copyBytes.call(this.ringBytes, batch.bytes, off, src, src + len);
-      batch.offset[i] = off;
-      batch.length[i] = len;
-      batch.ifindex[i] = this.ifindex;
-      batch.egressIfindex[i] = 0;
-      batch.flags[i] = this.ringFlags[slot] as number;
-      batch.vlanTci[i] = 0;
-      batch.pktType[i] = packetTypeOf(batch.bytes, off, len, this.mac);
-    }
-    this.ringHead = (this.ringHead + n) % cap;
-    this.ringCount -= n;
-    batch.count = n;
-    return n;
+    return this.ring.drainInto(batch, this.ifindex, this.mac);
   }
 
   send(batch: FrameBatch, count = batch.count): number {

@@ -5,22 +5,15 @@
 //
 // Each port's receive queue is bounded and preallocated: a frame that arrives when it is full is dropped and
 // counted in `rxDropped`, as a full socket buffer would drop it. The sender does not learn of it.
+
 import type { ReadableCallback, WakeMode } from './afpacket.js';
-import { type FrameBatch, HEADROOM, SLOT_SIZE } from './batch.js';
+import { FRAME_SPACE, type FrameBatch } from './batch.js';
+import { FrameQueue } from './frame-queue.js';
 import { ReadableNotifier } from './notifier.js';
-import { type PacketPort, packetTypeOf } from './port.js';
+import type { PacketPort } from './port.js';
 
 /** Frames a port's receive queue holds when nothing is said. */
 export const DEFAULT_MEMORY_QUEUE = 256;
-const FRAME_SPACE = SLOT_SIZE - HEADROOM;
-
-const copyBytes = Buffer.prototype.copy as (
-  this: Uint8Array,
-  target: Uint8Array,
-  targetStart: number,
-  sourceStart: number,
-  sourceEnd: number,
-) => number;
 
 export interface MemoryPortOptions {
   ifname: string;
@@ -89,12 +82,9 @@ export class MemoryPort implements PacketPort {
   peer: MemoryPort | undefined;
 
   private readonly hub: MemoryHub;
-  private readonly queueBytes: Uint8Array;
-  private readonly queueLength: Uint32Array;
-  private head = 0;
-  private count = 0;
+  private readonly queue: FrameQueue;
   private open = true;
-  private readonly notifier = new ReadableNotifier(() => this.count > 0);
+  private readonly notifier = new ReadableNotifier(() => this.queue.count > 0);
 
   constructor(hub: MemoryHub, ifindex: number, options: MemoryPortOptions) {
     const capacity = options.queueCapacity ?? DEFAULT_MEMORY_QUEUE;
@@ -107,8 +97,7 @@ export class MemoryPort implements PacketPort {
     this.mac = options.mac ?? 0x020000000000 + ifindex;
     this.mtu = options.mtu ?? 1500;
     this.queueCapacity = capacity;
-    this.queueBytes = new Uint8Array(capacity * FRAME_SPACE);
-    this.queueLength = new Uint32Array(capacity);
+    this.queue = new FrameQueue(capacity);
   }
 
   get isOpen(): boolean {
@@ -117,20 +106,16 @@ export class MemoryPort implements PacketPort {
 
   /** Frames waiting to be received. */
   get queued(): number {
-    return this.count;
+    return this.queue.count;
   }
 
   /** Puts a frame on the wire towards this port, as if its peer had sent it; false if it was dropped. */
   deliver(bytes: Uint8Array, off: number, len: number): boolean {
     if (!this.open || len > FRAME_SPACE) return false;
-    if (this.count === this.queueCapacity) {
+    if (!this.queue.push(bytes, off, len, 0)) {
       this.rxDropped++;
       return false;
     }
-    const slot = (this.head + this.count) % this.queueCapacity;
-    copyBytes.call(bytes, this.queueBytes, slot * FRAME_SPACE, off, off + len);
-    this.queueLength[slot] = len;
-    this.count++;
     this.rxFrames++;
     this.notifier.arrived();
     return true;
@@ -141,26 +126,7 @@ export class MemoryPort implements PacketPort {
       batch.count = 0;
       return -9; // EBADF
     }
-    const n = Math.min(this.count, batch.capacity);
-    const cap = this.queueCapacity;
-    for (let i = 0; i < n; i++) {
-      const slot = (this.head + i) % cap;
-      const len = this.queueLength[slot] as number;
-      const src = slot * FRAME_SPACE;
-      const off = batch.slotBase(i) + HEADROOM;
-      copyBytes.call(this.queueBytes, batch.bytes, off, src, src + len);
-      batch.offset[i] = off;
-      batch.length[i] = len;
-      batch.ifindex[i] = this.ifindex;
-      batch.egressIfindex[i] = 0;
-      batch.flags[i] = 0;
-      batch.vlanTci[i] = 0;
-      batch.pktType[i] = packetTypeOf(batch.bytes, off, len, this.mac);
-    }
-    this.head = (this.head + n) % cap;
-    this.count -= n;
-    batch.count = n;
-    return n;
+    return this.queue.drainInto(batch, this.ifindex, this.mac);
   }
 
   send(batch: FrameBatch, count = batch.count): number {
@@ -194,6 +160,6 @@ export class MemoryPort implements PacketPort {
     if (!this.open) return;
     this.open = false;
     this.stopReadable();
-    this.count = 0;
+    this.queue.clear();
   }
 }

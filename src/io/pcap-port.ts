@@ -7,21 +7,13 @@
 //
 // Waking up: in 'poll' mode the callback runs once per event-loop turn until the input is used up, then no
 // more (nothing else can arrive); in 'busy' mode it runs on every turn regardless.
+import { copyBytes } from '../wire/bytes.js';
 import type { ReadableCallback, WakeMode } from './afpacket.js';
-import { type FrameBatch, FrameFlag, HEADROOM, SLOT_SIZE } from './batch.js';
+import { FRAME_SPACE, type FrameBatch, FrameFlag, HEADROOM } from './batch.js';
 import { PcapReader, PcapWriter, type PcapWriterOptions } from './pcap.js';
 import { type PacketPort, packetTypeOf } from './port.js';
 
-const FRAME_SPACE = SLOT_SIZE - HEADROOM;
 const NS_PER_MS = 1_000_000;
-
-const copyBytes = Buffer.prototype.copy as (
-  this: Uint8Array,
-  target: Uint8Array,
-  targetStart: number,
-  sourceStart: number,
-  sourceEnd: number,
-) => number;
 
 export interface PcapFilePortOptions {
   ifname: string;

@@ -16,14 +16,7 @@
 // epoch do not fit a double exactly, and a BigInt per packet is an allocation the replay loop avoids.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
-
-const copyBytes = Buffer.prototype.copy as (
-  this: Uint8Array,
-  target: Uint8Array,
-  targetStart: number,
-  sourceStart: number,
-  sourceEnd: number,
-) => number;
+import { copyBytes } from '../wire/bytes.js';
 
 export const PCAP_MAGIC_MICRO = 0xa1b2c3d4;
 export const PCAP_MAGIC_NANO = 0xa1b23c4d;

@@ -40,3 +40,15 @@ export function write32(buf: Uint8Array, off: number, v: number): void {
   buf[off + 2] = (v >>> 8) & 0xff;
   buf[off + 3] = v & 0xff;
 }
+
+/**
+ * Buffer's copy, usable on any Uint8Array: `copyBytes.call(source, target, targetStart, sourceStart,
+ * sourceEnd)`. It takes a source range, so no subarray view is made per copy.
+ */
+export const copyBytes = Buffer.prototype.copy as (
+  this: Uint8Array,
+  target: Uint8Array,
+  targetStart: number,
+  sourceStart: number,
+  sourceEnd: number,
+) => number;
