@@ -372,7 +372,10 @@ interface BaselineCopier {
 }
 
 const baselinePath = process.env.UVS_BENCH_BASELINE;
-const baselineUrl = baselinePath ? pathToFileURL(baselinePath) : null;
+// The baseline copy sees the same variable; importing itself would deadlock its top-level await, and the
+// process would end silently with nothing run.
+const baselineUrl =
+  baselinePath && pathToFileURL(baselinePath).href !== import.meta.url ? pathToFileURL(baselinePath) : null;
 const baseline = baselineUrl ? ((await import(baselineUrl.href)) as BaselineBench) : null;
 const BaselineFrameCopier = baselineUrl
   ? (
