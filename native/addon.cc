@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "checksum.h"
+#include "fastpath.h"
 #include "packet_io.h"
 #include "tun.h"
 
@@ -107,6 +108,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checksumBatch", Napi::Function::New(env, ChecksumBatch));
   exports.Set("completePartial", Napi::Function::New(env, CompletePartial));
   uvs::RegisterPacketIo(env, exports);
+  uvs::RegisterFastPath(env, exports);
   uvs::RegisterTun(env, exports);
   return exports;
 }

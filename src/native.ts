@@ -34,7 +34,65 @@ export type RingHandle = { readonly __ringHandle: unique symbol };
 /** An opaque handle of a native uv_poll_t watching a socket. */
 export type PollHandle = { readonly __pollHandle: unique symbol };
 
+/** The arrays native/fastpath.cc works on (src/datapath/fastpath.ts builds them). */
+export interface FastPathTables {
+  rec: Uint32Array;
+  fwd: Uint8Array;
+  state: Uint8Array;
+  destId: Int32Array;
+  timeout: Uint32Array;
+  buckets: Int32Array;
+  seed: number;
+  tcpTimeouts: Float64Array;
+  nextState: Uint8Array;
+  ifMacHigh: Uint16Array;
+  ifMacLow: Int32Array;
+  ifMtu: Uint32Array;
+  ifIndex: Uint32Array;
+  rtNetwork: Int32Array;
+  rtMask: Int32Array;
+  rtGateway: Int32Array;
+  rtSrc: Int32Array;
+  rtIf: Uint8Array;
+  neighKey: Int32Array;
+  neighSlotPlusOne: Int32Array;
+  neighMacHigh: Uint16Array;
+  neighMacLow: Int32Array;
+  neighState: Uint8Array;
+  neighDeadline: Float64Array;
+  neighQueueLen: Uint16Array;
+  /** The control block: arguments and results of `run` (src/datapath/fastpath.ts `Ctl`). */
+  ctl: Float64Array;
+  slotSize: number;
+  headroom: number;
+}
+
+/** A native fast path bound to one datapath's tables. */
+export interface FastPathHandle {
+  /** Registers a batch's arrays; returns the id the control block names it by. */
+  addBatch(
+    bytes: Uint8Array,
+    offset: Uint32Array,
+    length: Uint32Array,
+    ifindex: Uint32Array,
+    egressIfindex: Uint32Array,
+    flags: Uint8Array,
+    vlanTci: Uint16Array,
+    pktType: Uint8Array,
+  ): number;
+  /** Destination availability (1/0 per id), the per-id count deltas (4 per id) and the touched-id list. */
+  setDests(available: Uint8Array, delta: Float64Array, touched: Int32Array): void;
+  /** The set of service addresses: open addressing over `addr`, `used` marking the taken positions. */
+  setVips(addr: Int32Array, used: Uint8Array): void;
+  /** Runs frames as the control block says; returns the index of the first frame it left alone. */
+  run(): number;
+}
+
 export interface NativeAddon {
+  /** The datapath's native fast path over `tables` (native/fastpath.cc). */
+  FastPath: new (
+    tables: FastPathTables,
+  ) => FastPathHandle;
   /** Inverted Internet checksum of `buf[off, off+len)`. One crossing per call: tests and benchmarks only. */
   checksum(buf: Uint8Array, off: number, len: number): number;
   /** Checksums of `count` regions in one crossing; returns how many were computed. */

@@ -138,7 +138,8 @@ function flows(vip: number, n: number): Flow[] {
   return out;
 }
 
-export type Mode = 'NAT' | 'DR' | 'TUN' | 'mix';
+/** 'NAT-hit' is NAT with no new flows: only connection hits, the case issue 5's 150 ns target is about. */
+export type Mode = 'NAT' | 'NAT-hit' | 'DR' | 'TUN' | 'mix';
 
 /** A datapath with established flows, and the batch that replays its traffic. */
 export interface Scenario {
@@ -164,10 +165,11 @@ function loadBatch(batch: FrameBatch, frames: readonly Frame[]): void {
  * Builds the scenario: the flows are opened (SYN; for NAT the server's SYN-ACK; the client's ACK) through the
  * datapath itself, then the batch is run once and checked: every frame forwarded, rx unchanged.
  */
-export function buildScenario(mode: Mode): Scenario {
+export function buildScenario(mode: Mode, fastPath = true): Scenario {
   const core = new IpvsCore({ connCapacity: 1 << 14, ticksPerSecond: 1000, seed: 0x2545f491 });
   core.applyRules(parseRules(RULES));
-  const dp = new Datapath(parseConfig(CONFIG), core);
+  const dp = new Datapath(parseConfig(CONFIG), core, { fastPath });
+  if (fastPath && !dp.fastPathEnabled) throw new Error('datapath bench: the native addon is not built');
   const rx = new FrameBatch(BATCH);
   const tx = new FrameBatch(BATCH * 2);
   const setup: Frame[] = [];
@@ -201,6 +203,9 @@ export function buildScenario(mode: Mode): Scenario {
   if (mode === 'NAT') {
     nat(30, 28, 3);
     contents = '30 client data segments, 28 server replies, 3 SYN + 3 RST (new flows)';
+  } else if (mode === 'NAT-hit') {
+    nat(32, 32, 0);
+    contents = '32 client data segments and 32 server replies of established connections (hits only)';
   } else if (mode === 'DR') {
     oneWay(DR_VIP, 58, 3);
     contents = '58 client data segments, 3 SYN + 3 RST (new flows)';
@@ -357,7 +362,9 @@ export function gcEventsOver(mode: Mode, packets = GC_COUNT_PACKETS): { events: 
 /** Packets for the GC-event count (issue 8: "counts GC events over 10M packets"). */
 const GC_COUNT_PACKETS = 10_000_000;
 
-const MODES: readonly Mode[] = ['NAT', 'DR', 'TUN', 'mix'];
+const MODES: readonly Mode[] = ['NAT-hit', 'NAT', 'DR', 'TUN', 'mix'];
+/** ns per packet of the JavaScript pipeline alone (fastPath: false), by mode, measured in the same run. */
+const jsOnly = new Map<Mode, number>();
 const garbage = new Map<Mode, number>();
 
 export const sink = { value: 0 };
@@ -432,6 +439,7 @@ function interleaved(s: Scenario, base: BaselineBench, old: unknown): { current:
 
 function group(mode: Mode): BenchGroup {
   const s = buildScenario(mode);
+  const js = buildScenario(mode, false);
   garbage.set(mode, garbagePerPacket(s));
   const cases = [
     {
@@ -440,6 +448,14 @@ function group(mode: Mode): BenchGroup {
       items: BATCH,
       fn: () => {
         sink.value = runBatches(s, REPS);
+      },
+    },
+    {
+      name: `processBatch, ${mode}, JavaScript only`,
+      reps: REPS,
+      items: BATCH,
+      fn: () => {
+        sink.value = runBatches(js, REPS);
       },
     },
   ];
@@ -460,10 +476,12 @@ function group(mode: Mode): BenchGroup {
     });
   }
   return {
-    title: mode === 'mix' ? 'Mixed traffic' : `${mode} traffic`,
+    title:
+      mode === 'mix' ? 'Mixed traffic' : mode === 'NAT-hit' ? 'NAT traffic, connection hits only' : `${mode} traffic`,
     note:
       `One operation is one processBatch() of ${BATCH} frames: ${s.contents}. Between batches only tx.count ` +
-      `is reset (processBatch never writes to rx), so there is no restore cost to subtract.` +
+      `is reset (processBatch never writes to rx), so there is no restore cost to subtract. ` +
+      `"JavaScript only" is the same datapath with the native fast path off (fastPath: false).` +
       (baseline === null ? '' : ` "baseline" rows run the version in UVS_BENCH_BASELINE (${baselinePath}).`),
     cases,
   };
@@ -503,7 +521,8 @@ function copyGroup(): BenchGroup {
 const datapath: BenchModule = {
   title: 'Datapath',
   description:
-    'Datapath.processBatch (src/datapath/datapath.ts) with static neighbours (no ARP waits), on replayed ' +
+    'Datapath.processBatch (src/datapath/datapath.ts, with the native fast path of native/fastpath.cc unless ' +
+    'a row says "JavaScript only") with static neighbours (no ARP waits), on replayed ' +
     'batches of steady traffic of established connections plus a few new ones. "per item" is ns per ' +
     'packet. The summary gives the heap garbage per packet, measured as the growth of heapUsed over many ' +
     'batches between forced collections; the hot path is meant to allocate nothing.',
@@ -515,6 +534,8 @@ const datapath: BenchModule = {
     };
     return MODES.map((mode) => {
       const ns = perPacket(`processBatch, ${mode}`);
+      const jsNs = perPacket(`processBatch, ${mode}, JavaScript only`);
+      jsOnly.set(mode, jsNs);
       const bytes = garbage.get(mode) ?? Number.NaN;
       const pair = sideBySide.get(mode);
       const versus =
@@ -526,7 +547,7 @@ const datapath: BenchModule = {
         gc === null
           ? ''
           : `; ${gc.events} GC events over ${GC_COUNT_PACKETS / 1e6}M packets (${gc.seconds.toFixed(1)} s)`;
-      return `${mode}: ${ns.toFixed(0)} ns/packet${versus}, ${Number.isNaN(bytes) ? 'n/a' : bytes.toFixed(1)} bytes of garbage per packet${gcText}.`;
+      return `${mode}: ${ns.toFixed(0)} ns/packet (JavaScript only: ${jsNs.toFixed(0)}, ${(jsNs / ns).toFixed(1)}x)${versus}, ${Number.isNaN(bytes) ? 'n/a' : bytes.toFixed(1)} bytes of garbage per packet${gcText}.`;
     });
   },
 };

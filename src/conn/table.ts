@@ -597,6 +597,24 @@ export class ConnTable {
     }
   }
 
+  /**
+   * The arrays and the hash seed the native fast path (native/fastpath.cc) works on directly: it looks
+   * connections up with the same hash and record layout, and re-arms their expiry, for packets that change
+   * neither their state nor any counter but the byte and packet counts.
+   */
+  nativeTables(): {
+    rec: Uint32Array;
+    fwd: Uint8Array;
+    state: Uint8Array;
+    destId: Int32Array;
+    timeout: Uint32Array;
+    buckets: Int32Array;
+    seed: number;
+  } {
+    const { rec, fwd, state, destId, timeout, buckets, seed } = this;
+    return { rec, fwd, state, destId, timeout, buckets, seed };
+  }
+
   // ---- control plane views ----
 
   // ---- field accessors (slot i) ----

@@ -116,8 +116,11 @@ const dosTable = [
   [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
 ];
 
-/** Flattened [dos][dir][flagIndex][state] so a transition is one typed-array read. */
-const nextStateTable = Uint8Array.from([...normalTable.flat(), ...dosTable.flat()]);
+/**
+ * Flattened [dos][dir][flagIndex][state] so a transition is one typed-array read; the native fast path
+ * (native/fastpath.cc) reads the same array.
+ */
+export const nextStateTable: Readonly<Uint8Array> = Uint8Array.from([...normalTable.flat(), ...dosTable.flat()]);
 const ROW = TCP_STATE_COUNT;
 const DIR = 4 * ROW;
 const DOS = 3 * DIR;

@@ -32,7 +32,7 @@ import type { DirectorConfig } from '../config/director.js';
 import { NO_ENTRY } from '../conn/table.js';
 import { TcpDir, TcpFlag, tcpStateNames } from '../conn/tcp-state.js';
 import { EtherType, IpProto } from '../constants.js';
-import { type FrameBatch, FrameFlag, PacketType, SLOT_SIZE } from '../io/batch.js';
+import { type FrameBatch, FrameFlag, HEADROOM, PacketType, SLOT_SIZE } from '../io/batch.js';
 import { type IpvsCore, Schedule } from '../ipvs/core.js';
 import { Fwd, fwdNames } from '../ipvs/dest.js';
 import type { RulesSnapshot, Service } from '../model/rules.js';
@@ -58,6 +58,7 @@ import { Reason } from '../wire/reason.js';
 import { TcpField, TcpView } from '../wire/tcp.js';
 import { UdpView } from '../wire/udp.js';
 import { FrameCopier } from './copy.js';
+import { FastPath } from './fastpath.js';
 import { MAX_PROBES, NeighbourTable, NeighState, NO_NEIGH, RETRY_SECONDS } from './neighbours.js';
 import { DROP_COUNT, Drop, dropNames, Verdict, type VerdictCode, verdictNames } from './reasons.js';
 
@@ -86,7 +87,15 @@ export interface DatapathOptions {
   neighbourCapacity?: number;
   /** Packets that may wait for ARP resolution, over all next hops (default 256). */
   queueCapacity?: number;
+  /**
+   * Hand the connection-hit case to the native fast path (native/fastpath.cc) when the addon is built
+   * (default true). It produces the same frames and counters as the JavaScript stages, faster.
+   */
+  fastPath?: boolean;
 }
+
+/** After this many runs in a row in which the fast path took no frame, the next frames go straight to JS. */
+const FAST_BACKOFF_MAX = 16;
 
 /** Counters besides the drops. */
 export class DatapathCounters {
@@ -106,6 +115,8 @@ export class DatapathCounters {
   released = 0;
   /** Forwarded without a connection entry (table full, or one-packet scheduling). */
   untracked = 0;
+  /** Frames the native fast path forwarded (also counted in rx, tx and forwardedIn/Out). */
+  fastPath = 0;
 }
 
 /** The addresses of a frame, as the trace shows them. */
@@ -204,6 +215,8 @@ export class Datapath {
   private emitted = false;
   /** A neighbour whose waiting packets the last ARP made sendable. */
   private releaseSlot = NO_NEIGH;
+  /** The native fast path, or null (disabled, or the addon is not built). */
+  private readonly fast: FastPath | null;
 
   // Per-packet scratch for the trace; plain field writes, read only when tracing.
   private trService: Service | null = null;
@@ -278,6 +291,32 @@ export class Datapath {
       }
       this.neigh.addStatic(s.ip, s.mac, this.outIf);
     }
+    this.fast =
+      options.fastPath === false
+        ? null
+        : FastPath.create(
+            core.conns,
+            core.dests,
+            this.neigh,
+            {
+              ifMacHigh: this.ifMacHigh,
+              ifMacLow: this.ifMacLow,
+              ifMtu: this.ifMtu,
+              ifIndex: this.ifIndex,
+              rtNetwork: this.rtNetwork,
+              rtMask: this.rtMask,
+              rtGateway: this.rtGateway,
+              rtSrc: this.rtSrc,
+              rtIf: this.rtIf,
+            },
+            SLOT_SIZE,
+            HEADROOM,
+          );
+  }
+
+  /** True when the native fast path takes the connection-hit case. */
+  get fastPathEnabled(): boolean {
+    return this.fast !== null;
   }
 
   /** Interface name of an ifindex, or undefined. */
@@ -348,7 +387,35 @@ export class Datapath {
     const n = rx.count;
     // Read once per batch: a subscriber that arrives mid-batch is served from the next batch on.
     const tracing = traceChannel.hasSubscribers;
-    for (let i = 0; i < n; i++) this.frame(rx, i, tx, now, tracing);
+    const fast = this.fast;
+    if (fast === null || tracing) {
+      for (let i = 0; i < n; i++) this.frame(rx, i, tx, now, tracing);
+      return tx.count;
+    }
+    const snapshot = this.core.rules.snapshot;
+    if (snapshot !== this.vipSnapshot) this.indexVips(snapshot);
+    const counters = this.counters;
+    let backoff = 0;
+    let i = 0;
+    while (i < n) {
+      fast.ipId = this.ipId;
+      i = fast.run(rx, i, tx, now);
+      this.ipId = fast.ipId;
+      const handled = fast.result.handled;
+      if (handled > 0) {
+        counters.rx += handled;
+        counters.tx += handled;
+        counters.forwardedIn += fast.result.forwardedIn;
+        counters.forwardedOut += fast.result.forwardedOut;
+        counters.fastPath += handled;
+        backoff = 0;
+      } else {
+        // A run of frames the fast path cannot take (a SYN flood, ARP, strays): stop asking for a while.
+        backoff = backoff === 0 ? 1 : Math.min(backoff * 2, FAST_BACKOFF_MAX);
+      }
+      for (let k = 0; k < backoff && i < n; k++) this.frame(rx, i++, tx, now, false);
+      if (backoff === 0 && i < n) this.frame(rx, i++, tx, now, false);
+    }
     return tx.count;
   }
 
@@ -1005,6 +1072,7 @@ export class Datapath {
       this.vipUsed[i] = 1;
     }
     this.vipSnapshot = snapshot;
+    this.fast?.setVips(this.vipAddr, this.vipUsed);
   }
 
   /** Is `addr` (`| 0`) the address of some virtual service of the current snapshot? */

@@ -159,6 +159,11 @@ export class NeighbourTable {
     return slot;
   }
 
+  /** The index arrays, for the native fast path's lookups (native/fastpath.cc `Neighbour`). */
+  nativeIndex(): { key: Int32Array; slotPlusOne: Int32Array } {
+    return { key: this.indexKey, slotPlusOne: this.indexSlotPlusOne };
+  }
+
   /** The MAC of `slot` as a 48-bit number (control plane and tests). */
   macOf(slot: number): number {
     return this.macHigh[slot]! * 0x100000000 + (this.macLow[slot]! >>> 0);

@@ -40,21 +40,42 @@ export class Dest {
   persistConns = 0;
   /** IP_VS_DEST_F_OVERLOAD: set when active+inactive reaches uThreshold, cleared below the lower mark. */
   overloaded = false;
-  /** IP_VS_DEST_F_AVAILABLE: cleared when the destination is removed from its service (kept in the trash). */
-  available = true;
   readonly stats = new Stats();
 
   /** The owning service's counters, so the datapath can count per service from a connection's destination. */
   readonly svcStats: Stats;
 
-  constructor(id: number, addr: number, port: number, fwd: FwdMethod, weight: number, svcStats: Stats) {
+  #available = true;
+  /** The registry that mirrors `available` for the native fast path, if any. */
+  readonly #registry: DestRegistry | undefined;
+
+  constructor(
+    id: number,
+    addr: number,
+    port: number,
+    fwd: FwdMethod,
+    weight: number,
+    svcStats: Stats,
+    registry?: DestRegistry,
+  ) {
     this.id = id;
+    this.#registry = registry;
     this.svcStats = svcStats;
     this.addr = addr;
     this.port = port;
     this.fwd = fwd;
     this.weight = weight;
     this.lastWeight = weight;
+  }
+
+  /** IP_VS_DEST_F_AVAILABLE: cleared when the destination is removed from its service (kept in the trash). */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  set available(value: boolean) {
+    this.#available = value;
+    this.#registry?.mirrorAvailable(this.id, value);
   }
 }
 
@@ -65,12 +86,34 @@ export class Dest {
 export class DestRegistry {
   private readonly byId: (Dest | undefined)[] = [];
   private readonly free: number[] = [];
+  /**
+   * 1 where the destination of that id exists and is available, else 0: the flag the native fast path reads
+   * (src/datapath/fastpath.ts). It grows by doubling; `generation` counts the regrowths, so a reader knows
+   * when to take the new array.
+   */
+  availability = new Uint8Array(64);
+  generation = 0;
 
   create(addr: number, port: number, fwd: FwdMethod, weight: number, svcStats: Stats): Dest {
     const id = this.free.pop() ?? this.byId.length;
-    const dest = new Dest(id, addr, port, fwd, weight, svcStats);
+    const dest = new Dest(id, addr, port, fwd, weight, svcStats, this);
     this.byId[id] = dest;
+    this.mirrorAvailable(id, true);
     return dest;
+  }
+
+  /** Called by Dest when its `available` flag changes. */
+  mirrorAvailable(id: number, available: boolean): void {
+    if (this.byId[id] === undefined) return;
+    if (id >= this.availability.length) {
+      let size = this.availability.length;
+      while (size <= id) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.availability);
+      this.availability = grown;
+      this.generation++;
+    }
+    this.availability[id] = available ? 1 : 0;
   }
 
   get(id: number): Dest | undefined {
@@ -79,6 +122,7 @@ export class DestRegistry {
 
   release(dest: Dest): void {
     if (this.byId[dest.id] !== dest) return;
+    if (dest.id < this.availability.length) this.availability[dest.id] = 0;
     this.byId[dest.id] = undefined;
     this.free.push(dest.id);
   }
