@@ -30,9 +30,10 @@ export const TRACE_USAGE = `Usage: uvs trace --config CFG [--rules RULES] --in I
        uvs trace [--socket PATH | --config CFG] [--json]
 
 Explains each packet the way the seed tutorial does: where it arrived; its addresses as CIP, VIP, DIP and
-RIP before and after; which virtual service and scheduler decided, for a new or a known connection; which
-rewrite was applied (NAT's DNAT or SNAT, DR's MAC rewrite, TUN's IPIP encapsulation) and where it went; the
-TCP state before and after; or why it was dropped.
+RIP before and after; which virtual service and scheduler decided, for a new or a known connection, and
+its real server (RIP:rport); which rewrite was applied (NAT's DNAT or SNAT, DR's MAC rewrite, TUN's IPIP
+encapsulation) and where it went, or what uvs answered (an ICMP fragmentation needed with its MTU); the TCP
+state before and after; or why it was dropped.
 
 With --in, IN.pcap is run through the datapath offline, as \`uvs replay\` does (nothing is written).
 Without it, uvs trace attaches to the running daemon's trace socket (PATH, default: the control socket of
@@ -232,6 +233,9 @@ function tooLarge(now: number): TraceMessage {
     scheduler: null,
     conn: null,
     fwd: null,
+    rip: null,
+    rport: null,
+    held: null,
     stateBefore: null,
     stateAfter: null,
   };

@@ -131,6 +131,8 @@ export interface FrameSummary {
   /** TUN: the outer header's addresses. */
   outerSrc?: string;
   outerDst?: string;
+  /** ICMP fragmentation needed (type 3 code 4): the next-hop MTU it announces (RFC 1191). */
+  mtu?: number;
   srcMac: string;
   dstMac: string;
 }
@@ -150,6 +152,15 @@ export interface PacketTrace {
   scheduler: string | null;
   conn: 'new' | 'known' | 'untracked' | null;
   fwd: string | null;
+  /**
+   * The real server of the packet's connection: the one the scheduler chose, or the one a known connection
+   * is bound to (also on replies and ICMP errors); null when no connection was found or made.
+   */
+  rip: string | null;
+  /** Its port, as ipvsadm lists it (RIP:rport); only NAT rewrites the packet to it. Null with rip. */
+  rport: number | null;
+  /** Verdict queued: the frame that waits for ARP and leaves when the next hop answers; else null. */
+  held: FrameSummary | null;
   stateBefore: string | null;
   stateAfter: string | null;
 }
@@ -1114,16 +1125,30 @@ export class Datapath {
     const svc = this.trService;
     const conns = this.core.conns;
     const slot = this.trSlot;
-    const tcp = this.trProto === IpProto.tcp;
+    // The connection's protocol: an ICMP error about a TCP connection has TCP states.
+    const tcp = (slot !== NO_ENTRY ? conns.protoOf(slot) : this.trProto) === IpProto.tcp;
     const stateName = (s: number) =>
       tcp ? (tcpStateNames[s] ?? 'ERR!') : s === 0 && this.trConn === ConnKind.new ? 'NONE' : 'UDP';
     const output = this.emitted ? tx.bytes.slice(tx.offset[j]!, tx.offset[j]! + tx.length[j]!) : null;
+    const inputSummary = summarize(input);
+    // The real server: the connection's binding; without an entry, the destination the scheduler picked
+    // (xmitIn's port: the destination's, or the packet's own when the destination has none).
+    let rip: string | null = null;
+    let rport: number | null = null;
+    const dest = this.core.dest;
+    if (slot !== NO_ENTRY) {
+      rip = ipv4ToString(conns.daddrOf(slot));
+      rport = conns.dportOf(slot);
+    } else if (this.trConn === ConnKind.untracked && dest !== null) {
+      rip = ipv4ToString(dest.addr);
+      rport = dest.port !== 0 ? dest.port : (inputSummary?.dport ?? null);
+    }
     const record: PacketTrace = {
       now,
       ingress: ifPos >= 0 ? this.ifNames[ifPos]! : `ifindex?`,
       verdict: verdictNames[verdict]!,
       reason: verdict === Verdict.drop ? (dropNames[this.lastReason] ?? String(this.lastReason)) : null,
-      input: summarize(input),
+      input: inputSummary,
       output: output === null ? null : summarize(output),
       egress: output === null ? null : (this.interfaceName(tx.egressIfindex[j]!) ?? null),
       service: svc === null ? (slot !== NO_ENTRY ? describeConnService(conns, slot) : null) : describeService(svc),
@@ -1137,10 +1162,29 @@ export class Datapath {
               ? 'untracked'
               : null,
       fwd: this.trFwd < 0 ? null : (fwdNames[this.trFwd as keyof typeof fwdNames] ?? null),
+      rip,
+      rport,
+      held: verdict === Verdict.queued ? this.heldFrame(now) : null,
       stateBefore: this.trStateBefore < 0 ? null : stateName(this.trStateBefore),
       stateAfter: slot === NO_ENTRY || !conns.isLive(slot) ? null : conns.stateName(slot),
     };
     traceChannel.publish(record);
+  }
+
+  /**
+   * The frame a queued verdict just put at the tail of the next hop's queue (sendToNextHop's enqueue): what
+   * the trace shows as held, since slot j may carry the ARP request instead. The queue is not empty, so
+   * find() releases nothing.
+   */
+  private heldFrame(now: number): FrameSummary | null {
+    const neigh = this.neigh;
+    const slot = neigh.find(this.outHop, now);
+    if (slot === NO_NEIGH) return null;
+    let q = neigh.queueHead[slot]!;
+    if (q === -1) return null;
+    while (neigh.queueNext[q] !== -1) q = neigh.queueNext[q]!;
+    const start = q * SLOT_SIZE;
+    return summarize(neigh.queueBytes.slice(start, start + neigh.queueLength[q]!));
   }
 }
 
@@ -1168,7 +1212,10 @@ function summarizeRepr(f: FrameRepr, bytes: Uint8Array): FrameSummary {
     return { kind: 'tcp', src, dst, sport: f.tcp.srcPort, dport: f.tcp.dstPort, tcpFlags: f.tcp.flags, ...macs };
   }
   if ('udp' in f) return { kind: 'udp', src, dst, sport: f.udp.srcPort, dport: f.udp.dstPort, ...macs };
-  if ('icmp' in f) return { kind: `icmp ${f.icmp.type}/${f.icmp.code}`, src, dst, ...macs };
+  if ('icmp' in f) {
+    const kind = `icmp ${f.icmp.type}/${f.icmp.code}`;
+    return f.icmp.mtu === undefined ? { kind, src, dst, ...macs } : { kind, src, dst, mtu: f.icmp.mtu, ...macs };
+  }
   if (f.ipv4.protocol === IpProto.ipip && !f.ipv4.moreFrags && f.ipv4.fragOffset === 0) {
     const innerHeaderLen = 14 + ((bytes[14] ?? 0) & 0x0f) * 4;
     // Reparse the inner packet behind a copy of the Ethernet header.

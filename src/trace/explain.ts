@@ -1,21 +1,22 @@
 // `uvs trace`'s story of one packet, for learners, in the seed tutorial's terms (DS director, RS real server,
 // VIP, DIP, RIP, CIP): where it arrived and between which addresses; which virtual service and scheduler
-// decided, for a new or a known connection; which rewrite was applied (DNAT, SNAT, DR's MAC rewrite, TUN's
-// IPIP encapsulation) and where it went; the TCP state before and after; or why it was dropped.
+// decided, for a new or a known connection, and its real server (RIP:rport); which rewrite was applied (DNAT,
+// SNAT, DR's MAC rewrite, TUN's IPIP encapsulation) and where it went, or which answer uvs sent (with the MTU
+// a fragmentation-needed announces); the TCP state before and after; or why it was dropped.
+//
+// The offline trace (`uvs trace --in`) and the live one (the daemon's trace socket) render the same
+// PacketTrace records, so they tell the same story; test/trace/agree.test.ts holds them to it.
 //
 // A pure function of the datapath's PacketTrace and a TraceContext; the control plane's pace, never the
 // datapath's, so it may allocate freely.
 import type { FrameSummary, PacketTrace } from '../datapath/datapath.js';
 import { addressRole, type TraceContext } from './context.js';
 
-/** A frame summary, plus the TCP flags when the caller knows them (the offline trace reads them itself). */
+/** A frame summary as the datapath publishes it (TCP flags and a fragmentation-needed's MTU included). */
 export type TraceSummary = FrameSummary;
 
-/** A PacketTrace whose summaries may carry TCP flags. */
-export type TraceMessage = Omit<PacketTrace, 'input' | 'output'> & {
-  input: TraceSummary | null;
-  output: TraceSummary | null;
-};
+/** What is explained: a PacketTrace, as published in-process or read back from the trace socket's JSON. */
+export type TraceMessage = PacketTrace;
 
 /** Every drop reason of the datapath (src/wire/reason.ts, then src/datapath/reasons.ts) in plain words. */
 export const dropSentences: Readonly<Record<string, string>> = {
@@ -116,6 +117,12 @@ function parseIcmpKind(kind: string): { type: number; code: number } | null {
   return m === null ? null : { type: Number(m[1]), code: Number(m[2]) };
 }
 
+/** `fragmentation needed (MTU 1480)`: an ICMP message's name, with the MTU a fragmentation-needed announces. */
+function icmpLabel(f: TraceSummary, icmp: { type: number; code: number }): string {
+  const name = icmpName(icmp.type, icmp.code);
+  return f.mtu === undefined ? name : `${name} (MTU ${f.mtu})`;
+}
+
 /** `VIP` for a VIP; an address of no known role is the client's (CIP) in an IP packet. */
 function role(ctx: TraceContext, addr: string | undefined): string {
   return (addr !== undefined && addressRole(ctx, addr)) || 'CIP';
@@ -142,7 +149,7 @@ export function describeFrame(f: TraceSummary | null, ctx: TraceContext): string
     return `${f.kind.toUpperCase()} ${endpoint(f.src, f.sport)} -> ${endpoint(f.dst, f.dport)} ${roles}${flags}`;
   }
   const icmp = parseIcmpKind(f.kind);
-  if (icmp !== null) return `ICMP ${icmpName(icmp.type, icmp.code)} ${f.src} -> ${f.dst} ${roles}`;
+  if (icmp !== null) return `ICMP ${icmpLabel(f, icmp)} ${f.src} -> ${f.dst} ${roles}`;
   if (f.kind.startsWith('ipip/')) {
     const inner = describeFrame({ ...f, kind: f.kind.slice(5) }, ctx);
     return `IPIP ${f.outerSrc}${label(ctx, f.outerSrc)} -> ${f.outerDst}${label(ctx, f.outerDst)} carrying ${inner}`;
@@ -150,18 +157,14 @@ export function describeFrame(f: TraceSummary | null, ctx: TraceContext): string
   return `IPv4 ${f.kind.replace('ip ', '')} ${f.src} -> ${f.dst} ${roles}`;
 }
 
-/** The real server a forwarded frame went to: NAT's new destination, TUN's outer one, DR's by MAC. */
-function realServerOf(t: TraceMessage, ctx: TraceContext): string | null {
-  const out = t.output;
-  if (out === null) return null;
-  if (out.kind === 'arp-request') return out.dst ?? null;
-  if (t.fwd === 'Masq') return endpoint(out.dst, out.dport);
-  if (t.fwd === 'Tunnel') return out.outerDst ?? null;
-  if (t.fwd === 'Route') {
-    const n = ctx.neighbours.find((x) => x.mac === out.dstMac);
-    return n === undefined ? `at MAC ${out.dstMac}` : n.ip;
-  }
-  return null;
+/**
+ * RIP:rport of the packet's connection, as the datapath reports it: the scheduler's choice or the known
+ * connection's binding, whatever frame was sent (an ICMP answer, an ARP request, or nothing at all).
+ */
+function realServer(t: TraceMessage): string | null {
+  // `?? null`: a record from an older daemon has no rip at all.
+  const rip = t.rip ?? null;
+  return rip === null ? null : endpoint(rip, t.rport ?? undefined);
 }
 
 /** Toward the real servers: to a VIP or DIP (not a NAT reply or an error passing through to the client). */
@@ -174,7 +177,7 @@ function decision(t: TraceMessage, ctx: TraceContext): string | null {
   if (t.service === null && t.conn === null) return null;
   const svc = t.service ?? 'an unknown service';
   const sched = t.scheduler === null ? '' : ` ${t.scheduler}`;
-  const rs = realServerOf(t, ctx);
+  const rs = realServer(t);
   const to = rs === null ? '' : ` -> RIP ${rs}`;
   const fwd = t.fwd === null ? '' : ` (${t.fwd})`;
   switch (t.conn) {
@@ -183,9 +186,12 @@ function decision(t: TraceMessage, ctx: TraceContext): string | null {
     case 'untracked':
       return `service ${svc}${sched}: scheduled, but not tracked (one-packet scheduling or a full table)${to}${fwd}`;
     case 'known':
-      return isInbound(t, ctx)
-        ? `known connection of service ${svc}${to}${fwd}`
-        : `reply on a known connection of service ${svc}${fwd}`;
+      if (isInbound(t, ctx)) return `known connection of service ${svc}${to}${fwd}`;
+      // Toward the client: a NAT reply from the real server, or an ICMP error about a packet sent to it.
+      if (t.input !== null && parseIcmpKind(t.input.kind) !== null) {
+        return `ICMP error about a known connection of service ${svc}${rs === null ? '' : ` to RIP ${rs}`}${fwd}`;
+      }
+      return `reply${rs === null ? '' : ` from RIP ${rs}`} on a known connection of service ${svc}${fwd}`;
     default:
       return `service ${svc}${sched}: no connection made`;
   }
@@ -207,48 +213,76 @@ function natRewrites(inp: TraceSummary, out: TraceSummary): string[] {
   return parts;
 }
 
-function forwarded(t: TraceMessage, ctx: TraceContext): string {
-  const inp = t.input;
-  const out = t.output;
-  if (inp === null || out === null) return 'forwarded';
+/**
+ * The rewrite that turned `inp` into `out`, without where it went. A frame still `held` for ARP has no
+ * next-hop MAC yet, so DR's MAC rewrite is told as still to come.
+ */
+function rewriteOf(t: TraceMessage, inp: TraceSummary, out: TraceSummary, ctx: TraceContext, held: boolean): string {
   if (t.fwd === 'Masq') {
     const nat = natRewrites(inp, out);
     const quoted = inp.kind.startsWith('icmp') ? ' (and in the quoted header)' : '';
-    return `NAT: ${nat.length === 0 ? 'no address change' : nat.join(', ')}${quoted}, ${outTo(t)}`;
+    return `NAT: ${nat.length === 0 ? 'no address change' : nat.join(', ')}${quoted}`;
   }
   if (t.fwd === 'Route') {
-    return `DR: MAC rewrite ${inp.dstMac} -> ${out.dstMac}, IP packet unchanged (${inp.src} -> ${inp.dst}), ${outTo(t)}`;
+    const unchanged = `IP packet unchanged (${inp.src} -> ${inp.dst})`;
+    return held
+      ? `DR: ${unchanged}, its destination MAC to become the RIP's`
+      : `DR: MAC rewrite ${inp.dstMac} -> ${out.dstMac}, ${unchanged}`;
   }
   if (t.fwd === 'Tunnel') {
     return (
       `TUN: IPIP encapsulation, outer ${out.outerSrc}${label(ctx, out.outerSrc)} -> ${out.outerDst}` +
-      `${label(ctx, out.outerDst)}, inner ${inp.src} -> ${inp.dst} unchanged, ${outTo(t)}`
+      `${label(ctx, out.outerDst)}, inner ${inp.src} -> ${inp.dst} unchanged`
     );
   }
-  return `forwarded as ${describeFrame(out, ctx)}, ${outTo(t)}`;
+  return `forwarded as ${describeFrame(out, ctx)}`;
+}
+
+function forwarded(t: TraceMessage, ctx: TraceContext): string {
+  const inp = t.input;
+  const out = t.output;
+  if (inp === null || out === null) return 'forwarded';
+  return `${rewriteOf(t, inp, out, ctx, false)}, ${outTo(t)}`;
+}
+
+/** Why uvs answered with this ICMP message, after a colon; '' for an echo reply. */
+function icmpReason(t: TraceMessage, f: TraceSummary, icmp: { type: number; code: number }): string {
+  if (icmp.type === 3 && icmp.code === 3) return ': no real server can take it';
+  if (icmp.type === 11) return ': its TTL ran out here';
+  if (icmp.type !== 3 || icmp.code !== 4) return '';
+  // ensure_mtu_is_adequate(): the MTU announced is the route's, less the outer header for a tunnel.
+  const packet = t.fwd === 'Tunnel' ? 'the packet, once wrapped in IPIP (20 bytes more), is' : 'the packet is';
+  const mtu = f.mtu === undefined ? '' : `, so the sender is told to send at most ${f.mtu} bytes`;
+  return `: ${packet} too big for the next link, and DF forbids splitting it${mtu}`;
+}
+
+/** `answered with ...`: the frame uvs made in reply (ARP, ICMP), without where it went. */
+function answerOf(t: TraceMessage, f: TraceSummary, ctx: TraceContext): string {
+  if (f.kind === 'arp-reply') return `ARP reply: ${f.src}${label(ctx, f.src)} is-at ${f.srcMac}`;
+  const icmp = parseIcmpKind(f.kind);
+  if (icmp !== null) {
+    return `answered with ICMP ${icmpLabel(f, icmp)} ${f.src} -> ${f.dst}${icmpReason(t, f, icmp)}`;
+  }
+  return `answered with ${describeFrame(f, ctx)}`;
 }
 
 function answered(t: TraceMessage, ctx: TraceContext): string {
-  const out = t.output;
-  if (out === null) return 'answered';
-  if (out.kind === 'arp-reply') {
-    return `ARP reply: ${out.src}${label(ctx, out.src)} is-at ${out.srcMac}, ${outTo(t)}`;
-  }
-  const icmp = parseIcmpKind(out.kind);
-  if (icmp !== null) {
-    const why =
-      icmp.type === 0
-        ? ''
-        : icmp.type === 3 && icmp.code === 3
-          ? ': no real server can take it'
-          : icmp.type === 3 && icmp.code === 4
-            ? ': too big for the next link, and DF forbids splitting it'
-            : icmp.type === 11
-              ? ': its TTL ran out here'
-              : '';
-    return `answered with ICMP ${icmpName(icmp.type, icmp.code)} ${out.src} -> ${out.dst}${why}, ${outTo(t)}`;
-  }
-  return `answered with ${describeFrame(out, ctx)}, ${outTo(t)}`;
+  return t.output === null ? 'answered' : `${answerOf(t, t.output, ctx)}, ${outTo(t)}`;
+}
+
+/** A held frame that uvs made in answer (an ICMP message about the packet), rather than the packet itself. */
+function isAnswer(t: TraceMessage, held: TraceSummary): boolean {
+  return parseIcmpKind(held.kind) !== null && held.kind !== t.input?.kind;
+}
+
+function queued(t: TraceMessage, ctx: TraceContext): string {
+  const arp = t.output?.kind === 'arp-request' ? `; sent ARP who-has ${t.output.dst} ${outTo(t)}` : '';
+  const held = t.held ?? null;
+  const wait = "held until ARP finds the next hop's MAC";
+  if (held === null) return `${wait}${arp}`;
+  if (isAnswer(t, held)) return `${answerOf(t, held, ctx)}; ${wait}${arp}`;
+  if (t.input === null) return `${wait}${arp}`;
+  return `${rewriteOf(t, t.input, held, ctx, true)}; ${wait}${arp}`;
 }
 
 function action(t: TraceMessage, ctx: TraceContext): string {
@@ -257,10 +291,8 @@ function action(t: TraceMessage, ctx: TraceContext): string {
       return forwarded(t, ctx);
     case 'reply':
       return answered(t, ctx);
-    case 'queued': {
-      const arp = t.output?.kind === 'arp-request' ? `; sent ARP who-has ${t.output.dst} ${outTo(t)}` : '';
-      return `held until ARP finds the next hop's MAC${arp}`;
-    }
+    case 'queued':
+      return queued(t, ctx);
     case 'consumed':
       return t.input === null ? 'consumed' : `learned: ${t.input.src} is-at ${t.input.srcMac}`;
     case 'drop': {

@@ -68,7 +68,7 @@ describe('explainPacket', () => {
     expect(explainPacket(4, traced(dp, reply, 2, TcpFlag.syn | TcpFlag.ack), ctx)).toBe(
       [
         '#4 eth1 in  TCP 192.168.2.11:8080 -> 192.168.1.100:40000 (RIP -> CIP) SYN+ACK',
-        '   reply on a known connection of service TCP 192.168.1.231:80 (Masq)',
+        '   reply from RIP 192.168.2.11:8080 on a known connection of service TCP 192.168.1.231:80 (Masq)',
         '   NAT: SNAT 192.168.2.11:8080 -> 192.168.1.231:80, out eth0 to 02:00:00:00:01:64; state SYN_RECV -> SYN_RECV',
       ].join('\n'),
     );
@@ -83,12 +83,12 @@ describe('explainPacket', () => {
     );
   });
 
-  it('DR: only the destination MAC changes, to the RIP found through the neighbours', () => {
+  it("DR: only the destination MAC changes, to the RIP's", () => {
     const { dp, ctx } = setup();
     expect(explainPacket(6, traced(dp, clientSyn(40001, 81), 1, TcpFlag.syn), ctx)).toBe(
       [
         '#6 eth0 in  TCP 192.168.1.100:40001 -> 192.168.1.231:81 (CIP -> VIP) SYN',
-        '   service TCP 192.168.1.231:81 rr: new connection -> RIP 192.168.2.12 (Route)',
+        '   service TCP 192.168.1.231:81 rr: new connection -> RIP 192.168.2.12:81 (Route)',
         '   DR: MAC rewrite 02:00:00:00:00:01 -> 02:00:00:00:02:12, IP packet unchanged (192.168.1.100 -> ' +
           '192.168.1.231), out eth1 to 02:00:00:00:02:12; state NONE -> SYN_RECV',
       ].join('\n'),
@@ -100,7 +100,7 @@ describe('explainPacket', () => {
     expect(explainPacket(7, traced(dp, clientSyn(40002, 82), 1, TcpFlag.syn), ctx)).toBe(
       [
         '#7 eth0 in  TCP 192.168.1.100:40002 -> 192.168.1.231:82 (CIP -> VIP) SYN',
-        '   service TCP 192.168.1.231:82 wlc: new connection -> RIP 192.168.2.11 (Tunnel)',
+        '   service TCP 192.168.1.231:82 wlc: new connection -> RIP 192.168.2.11:82 (Tunnel)',
         '   TUN: IPIP encapsulation, outer 192.168.2.1 (DIP) -> 192.168.2.11 (RIP), inner 192.168.1.100 -> ' +
           '192.168.1.231 unchanged, out eth1 to 02:00:00:00:02:11; state NONE -> SYN_RECV',
       ].join('\n'),
@@ -142,14 +142,69 @@ describe('explainPacket', () => {
     );
   });
 
-  it('a next hop without a MAC yet: held, with the ARP request that was sent', () => {
+  it('a next hop without a MAC yet: the rewrite, held, with the ARP request that was sent', () => {
     const { dp, ctx } = setup(false);
     expect(explainPacket(11, traced(dp, clientSyn(40006, 80), 1, TcpFlag.syn), ctx)).toBe(
       [
         '#11 eth0 in  TCP 192.168.1.100:40006 -> 192.168.1.231:80 (CIP -> VIP) SYN',
-        '   service TCP 192.168.1.231:80 rr: new connection -> RIP 192.168.2.11 (Masq)',
-        "   held until ARP finds the next hop's MAC; sent ARP who-has 192.168.2.11 out eth1 to ff:ff:ff:ff:ff:ff; " +
-          'state NONE -> SYN_RECV',
+        '   service TCP 192.168.1.231:80 rr: new connection -> RIP 192.168.2.11:8080 (Masq)',
+        "   NAT: DNAT 192.168.1.231:80 -> 192.168.2.11:8080; held until ARP finds the next hop's MAC; " +
+          'sent ARP who-has 192.168.2.11 out eth1 to ff:ff:ff:ff:ff:ff; state NONE -> SYN_RECV',
+      ].join('\n'),
+    );
+  });
+
+  it("one-packet scheduling: no connection entry, yet the scheduler's RIP:rport is named", () => {
+    const config = topology();
+    const dp = makeDatapath(
+      '-A -u 192.168.1.231:53 -s rr -o\n-a -u 192.168.1.231:53 -r 192.168.2.12:5353 -m -w 1\n',
+      config,
+    );
+    const ctx = traceContext(config, dp.core.rules.snapshot);
+    const query = buildFrame({
+      eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+      ipv4: ipv4Fields(CIP, VIP),
+      udp: { srcPort: 5000, dstPort: 53, payload: new Uint8Array(8) },
+    });
+    const t = traced(dp, query);
+    expect([t.conn, t.rip, t.rport]).toEqual(['untracked', '192.168.2.12', 5353]);
+    expect(explainPacket(12, t, ctx)).toBe(
+      [
+        '#12 eth0 in  UDP 192.168.1.100:5000 -> 192.168.1.231:53 (CIP -> VIP)',
+        '   service UDP 192.168.1.231:53 rr: scheduled, but not tracked (one-packet scheduling or a full table) ' +
+          '-> RIP 192.168.2.12:5353 (Masq)',
+        '   NAT: DNAT 192.168.1.231:53 -> 192.168.2.12:5353, out eth1 to 02:00:00:00:02:12',
+      ].join('\n'),
+    );
+  });
+
+  it('DR with DF over the egress MTU: fragmentation needed announcing that MTU, and the RIP still named', () => {
+    const config = topology(true, 1400);
+    const dp = makeDatapath(RULES, config);
+    const ctx = traceContext(config, dp.core.rules.snapshot);
+    const big = buildFrame({
+      eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+      ipv4: ipv4Fields(CIP, VIP),
+      tcp: {
+        srcPort: 40007,
+        dstPort: 81,
+        seq: 1,
+        ack: 0,
+        flags: TcpFlag.syn,
+        window: 100,
+        urgent: 0,
+        payload: new Uint8Array(1400),
+      },
+    });
+    const t = traced(dp, big);
+    expect([t.rip, t.rport, t.output?.kind, t.output?.mtu]).toEqual(['192.168.2.12', 81, 'icmp 3/4', 1400]);
+    expect(explainPacket(13, t, ctx)).toBe(
+      [
+        '#13 eth0 in  TCP 192.168.1.100:40007 -> 192.168.1.231:81 (CIP -> VIP) SYN',
+        '   service TCP 192.168.1.231:81 rr: new connection -> RIP 192.168.2.12:81 (Route)',
+        '   answered with ICMP fragmentation needed (MTU 1400) 192.168.1.231 -> 192.168.1.100: the packet is too ' +
+          'big for the next link, and DF forbids splitting it, so the sender is told to send at most 1400 bytes, ' +
+          'out eth0 to 02:00:00:00:01:64; state NONE -> SYN_RECV',
       ].join('\n'),
     );
   });

@@ -55,7 +55,7 @@ describe('uvs trace --in', () => {
         '   service TCP 192.168.1.231:80 rr: new connection -> RIP 192.168.2.11:8080 (Masq)',
         '   NAT: DNAT 192.168.1.231:80 -> 192.168.2.11:8080, out eth1 to 02:00:00:00:02:11; state NONE -> SYN_RECV',
         '#3 eth1 in  TCP 192.168.2.11:8080 -> 192.168.1.100:40000 (RIP -> CIP) SYN+ACK',
-        '   reply on a known connection of service TCP 192.168.1.231:80 (Masq)',
+        '   reply from RIP 192.168.2.11:8080 on a known connection of service TCP 192.168.1.231:80 (Masq)',
         '   NAT: SNAT 192.168.2.11:8080 -> 192.168.1.231:80, out eth0 to 02:00:00:00:01:64; state SYN_RECV -> SYN_RECV',
         '#4 eth0 in  unparseable frame',
         '   dropped (ipv4BadIhl): the IPv4 header length (IHL) is below 5 words or runs past the end of the frame',
@@ -86,6 +86,9 @@ describe('uvs trace --in', () => {
       output: { dst: '192.168.2.11', dport: 8080 },
       conn: 'new',
       fwd: 'Masq',
+      rip: '192.168.2.11',
+      rport: 8080,
+      held: null,
       stateBefore: 'NONE',
       stateAfter: 'SYN_RECV',
     });
