@@ -129,6 +129,7 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FastPath",
                        {InstanceMethod("run", &FastPath::Run), InstanceMethod("addBatch", &FastPath::AddBatch),
+                        InstanceMethod("clearBatches", &FastPath::ClearBatches),
                         InstanceMethod("setDests", &FastPath::SetDests),
                         InstanceMethod("setVips", &FastPath::SetVips)});
   }
@@ -184,15 +185,18 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
   }
 
  private:
+  using Refs = std::vector<Napi::Reference<Napi::Object>>;
+
+  // Points `out` at the typed array `v` and keeps `v` alive in `refs`.
   template <typename T>
-  bool Bind(const Napi::Value& v, napi_typedarray_type type, Array<T>* out, const char* what) {
+  bool Bind(const Napi::Value& v, napi_typedarray_type type, Array<T>* out, const char* what, Refs& refs) {
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
       Napi::TypeError::New(Env(), std::string(what) + ": wrong or missing typed array").ThrowAsJavaScriptException();
       return false;
     }
     Napi::TypedArray a = v.As<Napi::TypedArray>();
     // The backing store of a non-resizable ArrayBuffer never moves; the reference keeps it alive.
-    refs_.emplace_back(Napi::Persistent(v.As<Napi::Object>()));
+    refs.emplace_back(Napi::Persistent(v.As<Napi::Object>()));
     out->data = reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
     out->length = a.ElementLength();
     return true;
@@ -200,18 +204,21 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
 
   template <typename T>
   bool Take(const Napi::Object& t, const char* name, napi_typedarray_type type, Array<T>* out) {
-    return Bind(t.Get(name), type, out, name);
+    return Bind(t.Get(name), type, out, name, refs_);
   }
 
   // addBatch(bytes, offset, length, ifindex, egressIfindex, flags, vlanTci, pktType): id for the control block.
   Napi::Value AddBatch(const Napi::CallbackInfo& info) {
     Batch b;
-    if (!Bind(info[0], napi_uint8_array, &b.bytes, "bytes") || !Bind(info[1], napi_uint32_array, &b.offset, "offset") ||
-        !Bind(info[2], napi_uint32_array, &b.length, "length") ||
-        !Bind(info[3], napi_uint32_array, &b.ifindex, "ifindex") ||
-        !Bind(info[4], napi_uint32_array, &b.egressIfindex, "egressIfindex") ||
-        !Bind(info[5], napi_uint8_array, &b.flags, "flags") || !Bind(info[6], napi_uint16_array, &b.vlanTci, "vlanTci") ||
-        !Bind(info[7], napi_uint8_array, &b.pktType, "pktType"))
+    Refs refs;
+    if (!Bind(info[0], napi_uint8_array, &b.bytes, "bytes", refs) ||
+        !Bind(info[1], napi_uint32_array, &b.offset, "offset", refs) ||
+        !Bind(info[2], napi_uint32_array, &b.length, "length", refs) ||
+        !Bind(info[3], napi_uint32_array, &b.ifindex, "ifindex", refs) ||
+        !Bind(info[4], napi_uint32_array, &b.egressIfindex, "egressIfindex", refs) ||
+        !Bind(info[5], napi_uint8_array, &b.flags, "flags", refs) ||
+        !Bind(info[6], napi_uint16_array, &b.vlanTci, "vlanTci", refs) ||
+        !Bind(info[7], napi_uint8_array, &b.pktType, "pktType", refs))
       return Env().Undefined();
     b.capacity = b.offset.length;
     if (b.length.length != b.capacity || b.ifindex.length != b.capacity || b.egressIfindex.length != b.capacity ||
@@ -221,7 +228,15 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
       return Env().Undefined();
     }
     batches_.push_back(b);
+    batchRefs_.push_back(std::move(refs));
     return Napi::Number::New(Env(), double(batches_.size() - 1));
+  }
+
+  // clearBatches(): forgets every batch (and lets them be collected); ids start again at 0.
+  Napi::Value ClearBatches(const Napi::CallbackInfo& info) {
+    batches_.clear();
+    batchRefs_.clear();
+    return info.Env().Undefined();
   }
 
   // setDests(available: Uint8Array, delta: Float64Array (4 per id), touched: Int32Array): called again
@@ -230,8 +245,10 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
     Array<uint8_t> available;
     Array<double> delta;
     Array<int32_t> touched;
-    if (!Bind(info[0], napi_uint8_array, &available, "available") ||
-        !Bind(info[1], napi_float64_array, &delta, "delta") || !Bind(info[2], napi_int32_array, &touched, "touched"))
+    Refs refs;
+    if (!Bind(info[0], napi_uint8_array, &available, "available", refs) ||
+        !Bind(info[1], napi_float64_array, &delta, "delta", refs) ||
+        !Bind(info[2], napi_int32_array, &touched, "touched", refs))
       return Env().Undefined();
     if (delta.length != available.length * 4 || touched.length != available.length) {
       Napi::RangeError::New(Env(), "setDests: inconsistent sizes").ThrowAsJavaScriptException();
@@ -240,6 +257,7 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
     destAvailable_ = available;
     destDelta_ = delta;
     destTouched_ = touched;
+    destRefs_ = std::move(refs);
     return Env().Undefined();
   }
 
@@ -247,7 +265,8 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
   Napi::Value SetVips(const Napi::CallbackInfo& info) {
     Array<int32_t> addr;
     Array<uint8_t> used;
-    if (!Bind(info[0], napi_int32_array, &addr, "addr") || !Bind(info[1], napi_uint8_array, &used, "used"))
+    Refs refs;
+    if (!Bind(info[0], napi_int32_array, &addr, "addr", refs) || !Bind(info[1], napi_uint8_array, &used, "used", refs))
       return Env().Undefined();
     if (addr.length != used.length || used.length == 0 || (used.length & (used.length - 1)) != 0) {
       Napi::RangeError::New(Env(), "setVips: sizes must be one power of two").ThrowAsJavaScriptException();
@@ -255,6 +274,7 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
     }
     vipAddr_ = addr;
     vipUsed_ = used;
+    vipRefs_ = std::move(refs);
     return Env().Undefined();
   }
 
@@ -550,8 +570,11 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
     return Napi::Number::New(env, double(i));
   }
 
-  std::vector<Napi::Reference<Napi::Object>> refs_;
+  // The tables' arrays, kept alive for the object's lifetime; batches, destinations and VIPs as rebound.
+  Refs refs_;
   std::vector<Batch> batches_;
+  std::vector<Refs> batchRefs_;
+  Refs destRefs_, vipRefs_;
   Array<uint32_t> rec_;
   Array<uint8_t> fwd_, state_;
   Array<int32_t> destId_, buckets_;

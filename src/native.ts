@@ -80,6 +80,8 @@ export interface FastPathHandle {
     vlanTci: Uint16Array,
     pktType: Uint8Array,
   ): number;
+  /** Forgets every registered batch; ids start again at 0. */
+  clearBatches(): void;
   /** Destination availability (1/0 per id), the per-id count deltas (4 per id) and the touched-id list. */
   setDests(available: Uint8Array, delta: Float64Array, touched: Int32Array): void;
   /** The set of service addresses: open addressing over `addr`, `used` marking the taken positions. */

@@ -37,6 +37,9 @@ const Ctl = {
   size: 14,
 } as const;
 
+/** Batches the native side keeps at once (a daemon uses two per port). */
+const MAX_BATCHES = 32;
+
 /** The datapath's own arrays that C reads (interfaces and routes). */
 export interface FastPathInterfaces {
   ifMacHigh: Uint16Array;
@@ -58,7 +61,8 @@ export interface FastRunResult {
 }
 
 export class FastPath {
-  private readonly batchIds = new WeakMap<FrameBatch, number>();
+  private batchIds = new WeakMap<FrameBatch, number>();
+  private batchCount = 0;
   private destGeneration = -1;
   private delta = new Float64Array(0);
   private touched = new Int32Array(0);
@@ -127,8 +131,21 @@ export class FastPath {
   run(rx: FrameBatch, start: number, tx: FrameBatch, now: number): number {
     if (this.dests.generation !== this.destGeneration) this.bindDests();
     const ctl = this.ctl;
-    ctl[Ctl.rx] = this.idOf(rx);
-    ctl[Ctl.tx] = this.idOf(tx);
+    let rxId = this.batchIds.get(rx);
+    let txId = this.batchIds.get(tx);
+    if (rxId === undefined || txId === undefined) {
+      // The native side holds every batch it knows; a caller that makes batches as it goes must not make it
+      // hold them all. Forget them and start again (the ones in use are registered anew on their next run).
+      if (this.batchCount + 2 > MAX_BATCHES) {
+        this.native.clearBatches();
+        this.batchIds = new WeakMap();
+        this.batchCount = 0;
+      }
+      rxId = this.idOf(rx);
+      txId = this.idOf(tx);
+    }
+    ctl[Ctl.rx] = rxId;
+    ctl[Ctl.tx] = txId;
     ctl[Ctl.start] = start;
     ctl[Ctl.rxCount] = rx.count;
     ctl[Ctl.now] = now;
@@ -186,6 +203,7 @@ export class FastPath {
   private idOf(batch: FrameBatch): number {
     const known = this.batchIds.get(batch);
     if (known !== undefined) return known;
+    this.batchCount++;
     const id = this.native.addBatch(
       batch.bytes,
       batch.offset,

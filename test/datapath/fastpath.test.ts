@@ -249,6 +249,29 @@ describe('native fast path', () => {
     });
   }
 
+  it('stays equal when the caller makes new batches for every call (the native side forgets old ones)', () => {
+    const rand = prng(9);
+    const { js, fast } = makePair();
+    let now = 1000;
+    for (let b = 0; b < 100; b++) {
+      const rx = new FrameBatch(16);
+      for (let i = 0; i < 16; i++) {
+        const { frame, ifindex } = randomFrame(rand);
+        rx.setFrame(i, frame);
+        rx.ifindex[i] = ifindex;
+      }
+      rx.count = 16;
+      const txJs = new FrameBatch(32);
+      const txFast = new FrameBatch(32);
+      js.processBatch(rx, txJs, now);
+      fast.processBatch(rx, txFast, now);
+      expect(txFrames(txFast), `batch ${b}`).toEqual(txFrames(txJs));
+      now += 100;
+    }
+    expect(stateOf(fast)).toEqual(stateOf(js));
+    expect(fast.counters.fastPath).toBeGreaterThan(0);
+  });
+
   it('takes established NAT traffic in both directions, with valid checksums and the stats counted', () => {
     const { fast } = makePair();
     const rx = new FrameBatch(8);
