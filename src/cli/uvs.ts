@@ -10,6 +10,7 @@ Usage: uvs <command> [options]
 
 Commands:
   daemon             run the director: datapath, control socket (uvs daemon --config CFG)
+  counters           print the running daemon's datapath counters and drops by reason [--json]
   lab [nat|dr|tun]   run the seed tutorial's topology in network namespaces (npm start)
   rs nat|dr|tun      set up this host as a real server (the seed's rs scripts); --undo reverts
   simulate           answer "where would this flow go?" from rules and events, sending nothing
@@ -40,6 +41,8 @@ async function main(args: string[]): Promise<number> {
       return (await import('../rs/main.js')).rsMain(rest, stdout, stderr);
     case 'daemon':
       return (await import('./daemon.js')).daemonMain(rest, stderr);
+    case 'counters':
+      return (await import('./counters.js')).countersMain(rest, stdout, stderr);
     case 'lab':
       return (await import('../lab/run.js')).labMain(rest, stdout, stderr);
     default:

@@ -1,4 +1,5 @@
 // uvsadm's side of the control socket: send one command line to the daemon and return what it printed.
+// `uvs counters` uses the same connection code (sendQuery) and the same error messages.
 // Connecting is bounded by a short timeout and a missing daemon is reported in one line, so uvsadm never
 // hangs; -h and -v are answered locally, so help works without a daemon.
 
@@ -6,7 +7,13 @@ import { createConnection } from 'node:net';
 import { RulesError } from '../model/errors.js';
 import { parseArgs } from '../model/grammar.js';
 import { usageText, versionText } from './handler.js';
-import { asResponse, type ControlRequest, type ControlResponse, DEFAULT_SOCKET_PATH } from './protocol.js';
+import {
+  asResponse,
+  type ControlRequest,
+  type ControlResponse,
+  DEFAULT_SOCKET_PATH,
+  type QueryRequest,
+} from './protocol.js';
 
 export interface SendOptions {
   /** Connecting must succeed within this (default 1 s). */
@@ -32,6 +39,19 @@ export function sendCommand(
   request: ControlRequest,
   options: SendOptions = {},
 ): Promise<ControlResponse> {
+  return exchange(socketPath, { argv: request.argv, stdin: request.stdin }, options);
+}
+
+/** Sends one query (`uvs counters`) and waits for its response line; uvsadm never calls this. */
+export function sendQuery(
+  socketPath: string,
+  request: QueryRequest,
+  options: SendOptions = {},
+): Promise<ControlResponse> {
+  return exchange(socketPath, { query: request.query }, options);
+}
+
+function exchange(socketPath: string, message: object, options: SendOptions): Promise<ControlResponse> {
   const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
   const responseTimeoutMs = options.responseTimeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
@@ -58,7 +78,7 @@ export function sendCommand(
         () => finish(new DaemonUnavailableError(`the daemon on ${socketPath} did not answer in time`, 'timeout')),
         responseTimeoutMs,
       );
-      socket.write(`${JSON.stringify({ argv: request.argv, stdin: request.stdin })}\n`);
+      socket.write(`${JSON.stringify(message)}\n`);
     });
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
@@ -101,6 +121,17 @@ export interface UvsadmEnvironment {
   readonly send?: SendOptions;
 }
 
+/** The socket to talk to: `--socket PATH` first, then UVS_SOCKET, then the default. */
+export function resolveSocketPath(option: string | undefined, socketEnv: string | undefined): string {
+  return option ?? (socketEnv !== undefined && socketEnv !== '' ? socketEnv : DEFAULT_SOCKET_PATH);
+}
+
+/** What a front end prints when the daemon cannot be reached, one line, with how to start it when absent. */
+export function unavailableMessage(program: string, err: DaemonUnavailableError): string {
+  const hint = err.reason === 'absent' ? '; start it with `uvs daemon --config FILE`' : '';
+  return `${program}: ${err.message}${hint}\n`;
+}
+
 /** Takes uvsadm's own `--socket PATH` / `--socket=PATH` out of argv (it is not an ipvsadm option). */
 export function extractSocketOption(argv: readonly string[]): { argv: string[]; socket: string | undefined } {
   const rest: string[] = [];
@@ -126,8 +157,7 @@ export function extractSocketOption(argv: readonly string[]): { argv: string[]; 
 export async function runUvsadm(rawArgv: readonly string[], env: UvsadmEnvironment): Promise<ControlResponse> {
   const program = env.program ?? 'uvsadm';
   const { argv, socket } = extractSocketOption(rawArgv);
-  const socketPath =
-    socket ?? (env.socketEnv !== undefined && env.socketEnv !== '' ? env.socketEnv : DEFAULT_SOCKET_PATH);
+  const socketPath = resolveSocketPath(socket, env.socketEnv);
   let command: string | undefined;
   try {
     command = argv.length === 0 ? undefined : parseArgs(argv, program).command;
@@ -142,7 +172,6 @@ export async function runUvsadm(rawArgv: readonly string[], env: UvsadmEnvironme
     return await sendCommand(socketPath, { argv, stdin }, env.send);
   } catch (err) {
     if (!(err instanceof DaemonUnavailableError)) throw err;
-    const hint = err.reason === 'absent' ? '; start it with `uvs daemon --config FILE`' : '';
-    return { stdout: '', stderr: `${program}: ${err.message}${hint}\n`, exitCode: 2 };
+    return { stdout: '', stderr: unavailableMessage(program, err), exitCode: 2 };
   }
 }

@@ -1,6 +1,12 @@
 // The control socket's protocol: one request per connection, each way one line of JSON ended by `\n`.
 //   request  {"argv": ["-L", "-n"], "stdin": ""}
 //   response {"stdout": "...", "stderr": "", "exitCode": 0}
+// A question about the daemon itself, not an ipvsadm command, is a query; its answer has the same shape, with
+// the data as one line of JSON in stdout (see counters.ts):
+//   request  {"query": "counters"}
+// A query has no argv on purpose: uvsadm only ever sends argv, so it cannot ask one (it stays ipvsadm's
+// command line and nothing more), and a daemon that predates queries refuses it as malformed instead of
+// mistaking it for a bare `uvsadm` (list everything).
 
 /** Where uvsadm and the daemon meet unless told otherwise (--socket, UVS_SOCKET, the daemon's config). */
 export const DEFAULT_SOCKET_PATH = '/run/uvs/uvs.sock';
@@ -35,4 +41,26 @@ export function asResponse(value: unknown): ControlResponse | undefined {
   if (typeof stdout !== 'string' || typeof stderr !== 'string') return undefined;
   if (typeof exitCode !== 'number' || !Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) return undefined;
   return { stdout, stderr, exitCode };
+}
+
+/** What a query may ask. */
+export const CONTROL_QUERIES = ['counters'] as const;
+export type ControlQuery = (typeof CONTROL_QUERIES)[number];
+
+export interface QueryRequest {
+  readonly query: ControlQuery;
+}
+
+/**
+ * Checks a decoded query's shape: undefined when it is not a query at all (then it may be a command), a
+ * string naming the problem when it is one that cannot be answered.
+ */
+export function asQuery(value: unknown): QueryRequest | string | undefined {
+  if (typeof value !== 'object' || value === null || !('query' in value)) return undefined;
+  const { query, argv } = value as Record<string, unknown>;
+  if (argv !== undefined) return 'a control request is either a command (argv) or a query, not both';
+  if (typeof query !== 'string' || !(CONTROL_QUERIES as readonly string[]).includes(query)) {
+    return `unknown control query ${JSON.stringify(query)}`;
+  }
+  return { query: query as ControlQuery };
 }

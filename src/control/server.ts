@@ -5,19 +5,32 @@
 // its core) and, optionally, what to do after a successful rule change (persist the state file). That hook
 // runs before the response is sent, so when uvsadm returns the change is on disk.
 //
+// Queries (`uvs counters`, protocol.ts) go to a separate handler, in the same queue; they change nothing.
+//
 // Requests are handled strictly in order, even from concurrent clients: each handler call sees the state the
 // previous one left, as with ipvsadm commands run one after another.
 
 import { unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { listenPrivate } from './private-socket.js';
-import { asRequest, type ControlRequest, type ControlResponse, MAX_REQUEST_BYTES } from './protocol.js';
+import {
+  asQuery,
+  asRequest,
+  type ControlRequest,
+  type ControlResponse,
+  MAX_REQUEST_BYTES,
+  type QueryRequest,
+} from './protocol.js';
 
 export type ControlHandler = (request: ControlRequest) => Promise<ControlResponse & { rulesChanged?: boolean }>;
+/** Answers a query (protocol.ts) about the daemon itself; it must not change the rules. */
+export type QueryHandler = (request: QueryRequest) => Promise<ControlResponse>;
 
 export interface ControlServerOptions {
   readonly socketPath: string;
   readonly handler: ControlHandler;
+  /** Answers queries (`uvs counters`); without it they are refused with a message. */
+  readonly queryHandler?: QueryHandler;
   /** Runs after each request that changed the rules, before its response is sent (save the state file). */
   readonly onRulesChanged?: () => void | Promise<void>;
   /** Called with errors of the hook or the handler (logging); the client gets exit 2 with a message. */
@@ -84,22 +97,37 @@ export class ControlServer {
     if (line === undefined) {
       response = { stdout: '', stderr: `uvs: request larger than ${MAX_REQUEST_BYTES} bytes refused\n`, exitCode: 2 };
     } else {
-      let request: ControlRequest | undefined;
+      let decoded: unknown;
       try {
-        request = asRequest(JSON.parse(line));
+        decoded = JSON.parse(line);
       } catch {
-        request = undefined;
+        decoded = undefined;
       }
-      response =
-        request === undefined
-          ? { stdout: '', stderr: 'uvs: malformed control request\n', exitCode: 2 }
-          : await this.run(request);
+      const query = asQuery(decoded);
+      const request = query === undefined ? asRequest(decoded) : undefined;
+      if (typeof query === 'string') response = { stdout: '', stderr: `uvs: ${query}\n`, exitCode: 2 };
+      else if (query !== undefined) response = await this.ask(query);
+      else if (request !== undefined) response = await this.run(request);
+      else response = { stdout: '', stderr: 'uvs: malformed control request\n', exitCode: 2 };
     }
     if (socket.destroyed) return;
     await new Promise<void>((resolve) => {
       socket.end(`${JSON.stringify(response)}\n`, () => resolve());
       socket.once('error', () => resolve());
     });
+  }
+
+  private async ask(request: QueryRequest): Promise<ControlResponse> {
+    if (this.options.queryHandler === undefined) {
+      return { stdout: '', stderr: `uvs: this daemon does not answer ${request.query} queries\n`, exitCode: 2 };
+    }
+    try {
+      const { stdout, stderr, exitCode } = await this.options.queryHandler(request);
+      return { stdout, stderr, exitCode };
+    } catch (err) {
+      this.options.onError?.(err);
+      return { stdout: '', stderr: `uvs: internal error: ${String(err)}\n`, exitCode: 2 };
+    }
   }
 
   private async run(request: ControlRequest): Promise<ControlResponse> {

@@ -1,10 +1,12 @@
 // `uvs daemon`: reads the director config and the rules, checks the host, opens the datapath interfaces and
 // runs frames through the datapath until SIGTERM. SIGHUP reloads the rules file without touching what did not
-// change (src/model/diff.ts), so established connections survive. uvsadm talks to it over the control socket.
+// change (src/model/diff.ts), so established connections survive. uvsadm talks to it over the control socket,
+// and `uvs counters` asks there for the datapath's counters.
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import { type DirectorConfig, loadConfig } from '../config/director.js';
+import { type CountersReport, countersReport } from '../control/counters.js';
 import { executeCommand } from '../control/handler.js';
 import { ControlServer } from '../control/server.js';
 import { writeFileAtomic } from '../control/state-file.js';
@@ -74,6 +76,10 @@ export class Daemon {
   private readonly rulesPath: string | null;
   private readonly rx: FrameBatch;
   private readonly tx: FrameBatch;
+  /** Frames received and sent per port (by position in `ports`), for `uvs counters`; PacketPort counts neither. */
+  private portRx = new Float64Array(0);
+  private portTx = new Float64Array(0);
+  private startedAt = performance.now();
   private stopping = false;
 
   constructor(options: DaemonOptions) {
@@ -122,6 +128,8 @@ export class Daemon {
     } catch (err) {
       throw new DaemonError((err as Error).message);
     }
+    this.portRx = new Float64Array(this.ports.length);
+    this.portTx = new Float64Array(this.ports.length);
     this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
     const check = this.datapath.checkRules();
     for (const w of check.warnings) this.log.warn(w);
@@ -134,6 +142,7 @@ export class Daemon {
       socketPath: this.config.control,
       handler: async (request) =>
         executeCommand(this.core, request.argv, request.stdin, { now: () => performance.now(), stats: this.statsBook }),
+      queryHandler: async () => ({ stdout: `${JSON.stringify(this.counters())}\n`, stderr: '', exitCode: 0 }),
       onRulesChanged: () => this.rulesChanged(),
       onError: (err) => this.log.error({ err }, 'control request failed'),
     });
@@ -147,10 +156,13 @@ export class Daemon {
       this.log.warn({ err: (err as Error).message }, 'trace socket not available; uvs trace cannot attach');
     }
 
+    this.startedAt = performance.now();
     this.tx.count = 0;
     this.datapath.announce(this.tx);
-    this.flush(this.ports[0]!);
-    for (const port of this.ports) port.onReadable(() => this.drain(port), this.config.io.wake);
+    this.flush(0);
+    for (let i = 0; i < this.ports.length; i++) {
+      this.ports[i]!.onReadable(() => this.drain(i), this.config.io.wake);
+    }
     this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
     this.log.info(
       { interfaces: this.ports.map((p) => p.ifname), control: this.config.control, io: this.config.io },
@@ -158,22 +170,40 @@ export class Daemon {
     );
   }
 
-  private drain(port: PacketPort): void {
+  private drain(portIndex: number): void {
+    const port = this.ports[portIndex]!;
     const rx = this.rx;
     const tx = this.tx;
     for (let k = 0; k < MAX_DRAINS_PER_WAKE; k++) {
       const n = port.recv(rx);
       if (n <= 0) return;
+      this.portRx[portIndex]! += n;
       tx.count = 0;
       this.datapath.processBatch(rx, tx, performance.now());
-      this.flush(port);
+      this.flush(portIndex);
     }
   }
 
-  private flush(port: PacketPort): void {
+  private flush(portIndex: number): void {
     if (this.tx.count === 0) return;
-    port.send(this.tx, this.tx.count);
+    const sent = this.ports[portIndex]!.send(this.tx, this.tx.count);
+    if (sent > 0) this.portTx[portIndex]! += sent;
     this.tx.count = 0;
+  }
+
+  /** What `uvs counters` prints: the datapath's counters and drops, the ports', the connection table's. */
+  counters(): CountersReport {
+    return countersReport({
+      datapath: this.datapath,
+      conns: this.core.conns,
+      ports: this.ports.map((p, i) => ({
+        ifname: p.ifname,
+        rx: this.portRx[i]!,
+        tx: this.portTx[i]!,
+        txDropped: p.txDropped,
+      })),
+      uptimeSeconds: (performance.now() - this.startedAt) / 1000,
+    });
   }
 
   /** Idle-time work: expiry sweep, neighbour retries and queued packets, rate estimation. */
@@ -184,7 +214,7 @@ export class Daemon {
     this.rx.count = 0;
     this.tx.count = 0;
     this.datapath.processBatch(this.rx, this.tx, now);
-    this.flush(this.ports[0]!);
+    this.flush(0);
     this.estimators.tick(now);
   }
 

@@ -110,7 +110,7 @@ function randomFrame(rand: () => number): { frame: Uint8Array; ifindex: number }
     const frame = buildFrame({
       eth: { dst: ETH0_MAC, src: mac('02:00:00:00:01:64'), etherType: 0 },
       ipv4: ipv4Fields(CLIENTS[0]!, pick(SERVICES).vip),
-      icmp: { type: IcmpType.echoRequest, code: 0, rest: 0x00010001, payload: new Uint8Array(8) },
+      icmp: { type: IcmpType.echoRequest, code: 0, id: 1, seq: 1, payload: new Uint8Array(8) },
     });
     return { frame, ifindex: 1 };
   }

@@ -1,0 +1,183 @@
+// `uvs counters [--socket PATH] [--json]`: asks the running daemon, over its control socket, what its datapath
+// has counted (src/control/counters.ts) and prints it for an operator: the datapath's counters, the drops by
+// reason with what each means, each interface's frames, the native fast path's share and the connection
+// table's use. --json prints the daemon's report as one JSON object instead.
+//
+// This lives in `uvs`, not `uvsadm`: uvsadm stays ipvsadm's command line and nothing more.
+import { parseArgs } from 'node:util';
+import {
+  DaemonUnavailableError,
+  resolveSocketPath,
+  type SendOptions,
+  sendQuery,
+  unavailableMessage,
+} from '../control/client.js';
+import { asCountersReport, type CountersReport } from '../control/counters.js';
+import { dropSentences } from '../trace/explain.js';
+
+const PROGRAM = 'uvs counters';
+
+export const COUNTERS_USAGE = `Usage: uvs counters [--socket PATH] [--json]
+
+Asks the running uvs daemon for its counters and prints them: frames received, forwarded and answered,
+drops by reason (with what each reason means), each interface's frames, the share the native fast path
+took, and the connection table's use. All counts are since the daemon started. --json prints them as one
+JSON object. The socket is --socket PATH, else $UVS_SOCKET, else the default (as for uvsadm).
+`;
+
+/** What each datapath counter counts (DatapathCounters in src/datapath/datapath.ts). */
+const counterMeanings: Readonly<Record<string, string>> = {
+  rx: 'frames received',
+  tx: 'frames sent (forwarded, answered, ARP)',
+  forwardedIn: 'client -> real server (any mode)',
+  forwardedOut: 'NAT replies, real server -> client',
+  arpReplies: 'ARP replies for the addresses uvs owns',
+  arpRequests: 'ARP requests for next hops',
+  arpLearned: 'neighbour MACs learned from ARP',
+  echoReplies: 'ping replies for the addresses uvs owns',
+  icmpErrorsSent: 'ICMP errors sent (fragmentation needed, ...)',
+  queued: 'packets held until ARP found the next hop',
+  released: 'held packets sent once the next hop answered',
+  untracked: 'forwarded without a connection entry (table full, or one-packet scheduling)',
+  fastPath: 'forwarded by the native fast path (also counted above)',
+};
+
+export interface CountersEnvironment {
+  /** UVS_SOCKET. */
+  readonly socketEnv?: string | undefined;
+  readonly send?: SendOptions;
+}
+
+export async function countersMain(
+  args: string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+  env: CountersEnvironment = { socketEnv: process.env.UVS_SOCKET },
+): Promise<number> {
+  let values: { socket?: string; json?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        socket: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    err.write(`${PROGRAM}: ${(e as Error).message}\n${COUNTERS_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    out.write(COUNTERS_USAGE);
+    return 0;
+  }
+  const socketPath = resolveSocketPath(values.socket, env.socketEnv);
+  let answer: Awaited<ReturnType<typeof sendQuery>>;
+  try {
+    answer = await sendQuery(socketPath, { query: 'counters' }, env.send);
+  } catch (e) {
+    if (!(e instanceof DaemonUnavailableError)) throw e;
+    err.write(unavailableMessage(PROGRAM, e));
+    return 2;
+  }
+  if (answer.exitCode !== 0) {
+    err.write(answer.stderr);
+    // A daemon from before queries existed takes the query for a malformed command.
+    if (answer.stderr.includes('malformed control request')) {
+      err.write(`${PROGRAM}: the daemon on ${socketPath} does not answer counters queries; restart it with this uvs\n`);
+    }
+    return answer.exitCode;
+  }
+  let report: CountersReport | undefined;
+  try {
+    report = asCountersReport(JSON.parse(answer.stdout));
+  } catch {
+    report = undefined;
+  }
+  if (report === undefined) {
+    err.write(`${PROGRAM}: malformed answer from ${socketPath}\n`);
+    return 2;
+  }
+  out.write(values.json ? `${JSON.stringify(report)}\n` : formatCounters(report));
+  return 0;
+}
+
+/** The report as an operator reads it. */
+export function formatCounters(r: CountersReport): string {
+  const lines: string[] = [`uvs daemon counters, over ${formatDuration(r.uptimeSeconds)}`];
+
+  lines.push('datapath:');
+  const counters = Object.entries(r.datapath);
+  const nameWidth = Math.max(...counters.map(([name]) => name.length));
+  const countWidth = Math.max(...counters.map(([, n]) => String(n).length));
+  for (const [name, n] of counters) {
+    const meaning = counterMeanings[name];
+    lines.push(`  ${name.padEnd(nameWidth)}  ${String(n).padStart(countWidth)}${meaning ? `  ${meaning}` : ''}`);
+  }
+
+  const rx = r.datapath.rx ?? 0;
+  const fast = r.datapath.fastPath ?? 0;
+  if (!r.fastPath.enabled) {
+    lines.push('fast path: off (the native addon is not in use); every frame took the JavaScript datapath');
+  } else if (r.fastPath.share === null) {
+    lines.push('fast path: on, no frames received yet');
+  } else {
+    lines.push(`fast path: on, took ${formatShare(r.fastPath.share)} of received frames (${fast} of ${rx})`);
+  }
+
+  const drops = Object.entries(r.drops);
+  if (drops.length === 0) {
+    lines.push('drops: none');
+  } else {
+    const total = drops.reduce((sum, [, n]) => sum + n, 0);
+    lines.push(`drops: ${total} frames, ${drops.length} ${drops.length === 1 ? 'reason' : 'reasons'}`);
+    const width = Math.max(...drops.map(([name]) => name.length));
+    const numWidth = Math.max(...drops.map(([, n]) => String(n).length));
+    for (const [name, n] of drops) {
+      const meaning = dropSentences[name];
+      lines.push(`  ${name.padEnd(width)}  ${String(n).padStart(numWidth)}${meaning ? `  ${meaning}` : ''}`);
+    }
+  }
+
+  if (r.ports.length > 0) {
+    lines.push('interfaces (tx is counted on the port that sent, whatever interface the frame left by):');
+    const rows = [
+      ['interface', 'rx', 'tx', 'txDropped'],
+      ...r.ports.map((p) => [p.ifname, String(p.rx), String(p.tx), String(p.txDropped)]),
+    ];
+    const widths = [0, 1, 2, 3].map((col) => Math.max(...rows.map((row) => row[col]!.length)));
+    for (const row of rows) {
+      lines.push(
+        `  ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ')}`,
+      );
+    }
+  }
+
+  const c = r.connections;
+  lines.push(
+    `connections: ${c.size} of ${c.capacity} entries in use (${formatShare(c.capacity > 0 ? c.size / c.capacity : 0)}), ` +
+      `${c.overflows} refused because the table was full, ${c.expired} expired`,
+  );
+  lines.push(`waiting for ARP: ${r.neighbourWaiting} ${r.neighbourWaiting === 1 ? 'packet' : 'packets'}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function formatShare(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+/** 3725.4 -> "1h 02m 05s"; under a minute "42s". */
+export function formatDuration(seconds: number): string {
+  const total = Math.floor(seconds);
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (d > 0) return `${d}d ${two(h)}h ${two(m)}m ${two(s)}s`;
+  if (h > 0) return `${h}h ${two(m)}m ${two(s)}s`;
+  if (m > 0) return `${m}m ${two(s)}s`;
+  return `${s}s`;
+}

@@ -1,0 +1,111 @@
+// The answer to a `counters` query (protocol.ts): what the running datapath has counted, as plain data. The
+// daemon builds it from its live objects (countersReport()); `uvs counters` checks it (asCountersReport())
+// and renders it for an operator, or prints it as JSON. Every count is since the daemon started.
+import type { DatapathCounters } from '../datapath/datapath.js';
+
+/** One interface's frames as the daemon saw them. */
+export interface PortCounters {
+  readonly ifname: string;
+  /** Frames received on this interface. */
+  readonly rx: number;
+  /**
+   * Frames this port handed to the kernel (or its queue). A port may send out of another interface (AF_PACKET
+   * sends each frame out of its egress interface), so a frame is counted on the port that sent it.
+   */
+  readonly tx: number;
+  /** Frames this port was asked to send but could not (refused, queue full, no such egress interface). */
+  readonly txDropped: number;
+}
+
+export interface CountersReport {
+  /** Seconds since the daemon started counting. */
+  readonly uptimeSeconds: number;
+  /** DatapathCounters, field by field (rx, tx, forwardedIn, forwardedOut, ..., fastPath). */
+  readonly datapath: Readonly<Record<string, number>>;
+  /** Drops by reason name (src/wire/reason.ts, src/datapath/reasons.ts), non-zero ones only. */
+  readonly drops: Readonly<Record<string, number>>;
+  readonly fastPath: {
+    /** Whether the native fast path is in use (the addon loaded and not turned off). */
+    readonly enabled: boolean;
+    /** datapath.fastPath / datapath.rx; null before the first frame. */
+    readonly share: number | null;
+  };
+  readonly ports: readonly PortCounters[];
+  readonly connections: {
+    /** Live entries, templates included. */
+    readonly size: number;
+    readonly capacity: number;
+    /** Inserts refused because the table was full (those packets went untracked). */
+    readonly overflows: number;
+    /** Entries removed because they expired. */
+    readonly expired: number;
+  };
+  /** Packets waiting now for ARP to resolve their next hop. */
+  readonly neighbourWaiting: number;
+}
+
+/** The live objects a report is read from (the daemon's Datapath, its connection table and ports). */
+export interface CountersSources {
+  readonly datapath: {
+    readonly counters: DatapathCounters;
+    readonly fastPathEnabled: boolean;
+    readonly neigh: { readonly queued: number };
+    dropSummary(): Record<string, number>;
+  };
+  readonly conns: {
+    readonly size: number;
+    readonly capacity: number;
+    readonly overflows: number;
+    readonly expired: number;
+  };
+  readonly ports: readonly PortCounters[];
+  readonly uptimeSeconds: number;
+}
+
+/** A copy of the counters as they are now; later counting does not change it. */
+export function countersReport(src: CountersSources): CountersReport {
+  const c = src.datapath.counters;
+  const datapath: Record<string, number> = {};
+  // Every field, so a counter added to DatapathCounters is reported without a change here.
+  for (const [name, value] of Object.entries(c)) if (typeof value === 'number') datapath[name] = value;
+  return {
+    uptimeSeconds: src.uptimeSeconds,
+    datapath,
+    drops: src.datapath.dropSummary(),
+    fastPath: { enabled: src.datapath.fastPathEnabled, share: c.rx > 0 ? c.fastPath / c.rx : null },
+    ports: src.ports.map((p) => ({ ifname: p.ifname, rx: p.rx, tx: p.tx, txDropped: p.txDropped })),
+    connections: {
+      size: src.conns.size,
+      capacity: src.conns.capacity,
+      overflows: src.conns.overflows,
+      expired: src.conns.expired,
+    },
+    neighbourWaiting: src.datapath.neigh.queued,
+  };
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function isCountRecord(v: unknown): v is Record<string, number> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(isCount);
+}
+
+/** Checks a decoded report's shape; returns undefined when it is not one. */
+export function asCountersReport(value: unknown): CountersReport | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  if (!isCount(r.uptimeSeconds) || !isCountRecord(r.datapath) || !isCountRecord(r.drops)) return undefined;
+  if (!isCount(r.neighbourWaiting)) return undefined;
+  const fast = r.fastPath as Record<string, unknown> | null | undefined;
+  if (typeof fast !== 'object' || fast === null || typeof fast.enabled !== 'boolean') return undefined;
+  if (fast.share !== null && !isCount(fast.share)) return undefined;
+  if (!Array.isArray(r.ports)) return undefined;
+  for (const p of r.ports as unknown[]) {
+    if (typeof p !== 'object' || p === null) return undefined;
+    const { ifname, rx, tx, txDropped } = p as Record<string, unknown>;
+    if (typeof ifname !== 'string' || !isCount(rx) || !isCount(tx) || !isCount(txDropped)) return undefined;
+  }
+  if (!isCountRecord(r.connections)) return undefined;
+  for (const k of ['size', 'capacity', 'overflows', 'expired']) if (!isCount(r.connections[k])) return undefined;
+  return value as CountersReport;
+}
