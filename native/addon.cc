@@ -6,6 +6,7 @@
 #include "fastpath.h"
 #include "packet_io.h"
 #include "tun.h"
+#include "xdp_io.h"
 
 namespace {
 
@@ -110,6 +111,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   uvs::RegisterPacketIo(env, exports);
   uvs::RegisterFastPath(env, exports);
   uvs::RegisterTun(env, exports);
+  uvs::RegisterXdpIo(env, exports);
   return exports;
 }
 

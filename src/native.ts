@@ -34,6 +34,27 @@ export type RingHandle = { readonly __ringHandle: unique symbol };
 /** An opaque handle of a native uv_poll_t watching a socket. */
 export type PollHandle = { readonly __pollHandle: unique symbol };
 
+/** An opaque handle of a native AF_XDP socket with its UMEM, rings and XDP program (native/xdp_io.cc). */
+export type XdpHandle = { readonly __xdpHandle: unique symbol };
+
+/** What `xdpOpen` reports about the AF_XDP socket it opened. */
+export interface XdpSocketInfo {
+  handle: XdpHandle;
+  /** The socket's descriptor, for `pollStart` (readable while its rx ring is not empty). */
+  fd: number;
+  ifindex: number;
+  mac: number;
+  mtu: number;
+  queue: number;
+  /** Receive queues of the interface (from sysfs); frames on queues other than `queue` go to the kernel. */
+  rxQueues: number;
+  xdpMode: 'native' | 'generic';
+  zeroCopy: boolean;
+  ringSize: number;
+  /** Bytes per UMEM frame (2048, or 4096 for an MTU past 1500). */
+  frameSize: number;
+}
+
 /** The arrays native/fastpath.cc works on (src/datapath/fastpath.ts builds them). */
 export interface FastPathTables {
   rec: Uint32Array;
@@ -172,6 +193,64 @@ export interface NativeAddon {
   pollStart(fd: number, callback: (status: number) => void): PollHandle;
   /** Stops and closes the poll; safe to call twice and from inside the callback. */
   pollStop(handle: PollHandle): void;
+
+  /**
+   * Opens an AF_XDP socket on `queue` of `ifname` and attaches an XDP program (through a bpf_link) that
+   * redirects every frame of that queue into it. Throws an Error whose `code` is the errno name (EPERM,
+   * ENODEV, EBUSY when another XDP program is attached, ...).
+   */
+  xdpOpen(
+    ifname: string,
+    queue: number,
+    ringSize: number,
+    xdpMode: 'auto' | 'native' | 'generic',
+    bindMode: 'auto' | 'copy' | 'zerocopy',
+  ): XdpSocketInfo;
+  /** Detaches the program and frees the socket; safe to call twice. */
+  xdpClose(handle: XdpHandle): void;
+  /** As `packetRecvRing`, out of the socket's rx ring: no system call. flags and vlanTci are always 0. */
+  xdpRecv(
+    handle: XdpHandle,
+    bytes: Uint8Array,
+    offset: Uint32Array,
+    length: Uint32Array,
+    ifindex: Uint32Array,
+    flags: Uint8Array,
+    vlanTci: Uint16Array,
+    pktType: Uint8Array,
+    slotSize: number,
+    headroom: number,
+    max: number,
+  ): number;
+  /**
+   * Sends frames 0..count-1, each out of the AF_XDP socket of `egressIfindex[i]` (this one when 0); returns
+   * how many were queued, or a negative errno for bad arguments. `result` receives [sent, dropped, last
+   * errno]. Never throws.
+   */
+  xdpSend(
+    handle: XdpHandle,
+    bytes: Uint8Array,
+    offset: Uint32Array,
+    length: Uint32Array,
+    egressIfindex: Uint32Array,
+    count: number,
+    result: Int32Array,
+  ): number;
+  /**
+   * Kicks every AF_XDP socket whose tx ring still holds frames a full device refused; returns how many
+   * still hold some (xdpSend reports the same number in result[3] when `result` has 4 elements).
+   */
+  xdpFlush(): number;
+  /** The socket's XDP_STATISTICS counters and its free send frames. */
+  xdpStats(handle: XdpHandle): {
+    rxDropped: number;
+    rxInvalidDescs: number;
+    txInvalidDescs: number;
+    rxRingFull: number;
+    rxFillRingEmpty: number;
+    txRingEmpty: number;
+    txFree: number;
+  };
 
   /**
    * Opens a non-persistent layer-3 TUN device (IFF_TUN | IFF_NO_PI, non-blocking) named `name`; returns its

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench:live`: measures, in one run on one namespace topology with one generator and one sink, how
 // many 64-byte UDP frames per second each contender delivers and what each costs in CPU per packet:
-//   uvs NAT, DR and TUN (`uvs daemon`), the kernel's own NAT load balancer (nftables numgen DNAT with
+//   uvs NAT, DR and TUN (`uvs daemon`; NAT also through the AF_XDP backend), the kernel's own NAT load
+//   balancer (nftables numgen DNAT with
 //   ip_forward=1), and the minimal C AF_PACKET forwarder in bench/c/fwd.c (the ceiling of the I/O method);
 // then, with the same contender still running, TCP connections per second and connection latency (p50/p99)
 // from bench/c/tcpconn.c in the generator namespace to bench/c/tcpserve.c in the sink namespace, against a
@@ -72,6 +73,17 @@ const CONTENDERS = [
     tcp: true,
   },
   { name: 'uvs-nat', kind: 'uvs', flag: '-m', label: 'uvs NAT (-m)', udp: true, tcp: true },
+  // The same NAT service through the AF_XDP backend (src/io/afxdp.ts): an XDP program on both director
+  // veths redirects every frame into uvs's AF_XDP sockets, ahead of the netdev ingress drop.
+  {
+    name: 'uvs-nat-xdp',
+    kind: 'uvs',
+    flag: '-m',
+    backend: 'afxdp',
+    label: 'uvs NAT (AF_XDP)',
+    udp: true,
+    tcp: true,
+  },
   { name: 'uvs-dr', kind: 'uvs', flag: '-g', label: 'uvs DR (-g)', udp: true, tcp: true },
   { name: 'uvs-tun', kind: 'uvs', flag: '-i', label: 'uvs TUN (-i)', udp: true, tcp: true },
   { name: 'kernel-nat', kind: 'kernel', label: 'kernel nftables DNAT', udp: true, tcp: true },
@@ -497,7 +509,7 @@ async function startContender(c, bench, workDir) {
     const dir = join(workDir, c.name);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'rules.txt'), uvsRules(c.flag));
-    const io = { rx: bench.opts.rx, wake: bench.opts.wake, batch: bench.opts.batch };
+    const io = { backend: c.backend ?? 'afpacket', rx: bench.opts.rx, wake: bench.opts.wake, batch: bench.opts.batch };
     writeFileSync(join(dir, 'uvs.yaml'), stringify(uvsConfig(t, dir, io)));
     const argv = [
       'taskset',

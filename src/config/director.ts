@@ -51,7 +51,7 @@ export interface RouteConfig {
 }
 
 export interface IoConfig {
-  readonly backend: 'afpacket' | 'pcap';
+  readonly backend: 'afpacket' | 'afxdp' | 'pcap';
   readonly rx: 'ring' | 'mmsg';
   readonly wake: 'poll' | 'busy';
   readonly batch: number;
@@ -232,7 +232,7 @@ class ConfigParser {
     const ioNode = top.get('io');
     const io = ioNode === undefined ? new Map<string, Node>() : this.fields(ioNode, IO_KEYS, '"io"');
     const ioConfig: IoConfig = Object.freeze({
-      backend: this.choice(io.get('backend'), 'backend', ['afpacket', 'pcap'], 'afpacket'),
+      backend: this.choice(io.get('backend'), 'backend', ['afpacket', 'pcap', 'afxdp'], 'afpacket'),
       rx: this.choice(io.get('rx'), 'rx', ['ring', 'mmsg'], 'mmsg'),
       wake: this.choice(io.get('wake'), 'wake', ['poll', 'busy'], 'poll'),
       batch: this.integer(io.get('batch'), 'batch', 1, MAX_BATCH, DEFAULT_IO_BATCH),

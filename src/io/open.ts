@@ -1,12 +1,16 @@
 // Opens the datapath's ports with the backend the director config names (`io.backend`), so that the daemon
 // never names a backend class itself, and the choice (and its error messages) can be tested without root.
 import { AfPacketPort } from './afpacket.js';
+import { AfXdpPort } from './afxdp.js';
 import { type CapImporter, LibpcapPort } from './libpcap.js';
 import type { PacketPort } from './port.js';
 
 export interface OpenPortsOptions {
   backend: string;
-  /** afpacket only: receive through a TPACKET_V3 ring. */
+  /**
+   * afpacket: receive through a TPACKET_V3 ring. afxdp: coalesce wake-ups over ~1 ms under load, the same
+   * trade of latency for CPU (src/io/afxdp.ts).
+   */
   ring?: boolean;
   /** How to load the optional `cap` package; tests replace it to play a machine without it. */
   importCap?: CapImporter;
@@ -24,7 +28,7 @@ export class PortOpenError extends Error {
 
 /**
  * Opens one port per interface with the backend the config names. When one fails, those already open are
- * closed again and the error (AfPacketError, LibpcapError or PortOpenError) is passed on.
+ * closed again and the error (AfPacketError, AfXdpError, LibpcapError or PortOpenError) is passed on.
  */
 export async function openPorts(ifnames: readonly string[], options: OpenPortsOptions): Promise<PacketPort[]> {
   const ports: PacketPort[] = [];
@@ -33,12 +37,15 @@ export async function openPorts(ifnames: readonly string[], options: OpenPortsOp
       case 'afpacket':
         for (const name of ifnames) ports.push(AfPacketPort.open(name, { ring: options.ring ?? false }));
         break;
+      case 'afxdp':
+        for (const name of ifnames) ports.push(AfXdpPort.open(name, { coalesce: options.ring ?? false }));
+        break;
       case 'pcap':
         for (const name of ifnames) ports.push(await LibpcapPort.open(name, { importCap: options.importCap }));
         break;
       default:
         throw new PortOpenError(
-          `uvs: unknown io.backend "${options.backend}"; use afpacket (the default) or pcap (libpcap through \`cap\`)`,
+          `uvs: unknown io.backend "${options.backend}"; use afpacket (the default) or pcap (libpcap through \`cap\`), or afxdp (AF_XDP)`,
           'EINVAL',
         );
     }
