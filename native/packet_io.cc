@@ -3,6 +3,8 @@
 // packetOpen, packetClose and pollStart throw, with the errno name in the message and in `code`.
 #include "packet_io.h"
 
+#include "napi_errors.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
@@ -43,19 +45,6 @@ Scratch* GetScratch() {
   thread_local std::unique_ptr<Scratch> scratch;
   if (!scratch) scratch.reset(new Scratch());
   return scratch.get();
-}
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name ? name : "E" + std::to_string(err);
-}
-
-void ThrowErrno(Napi::Env env, int err, const std::string& what) {
-  std::string name = ErrnoName(err);
-  Napi::Error e = Napi::Error::New(env, what + ": " + name + " (" + strerror(err) + ")");
-  e.Set("code", Napi::String::New(env, name));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.ThrowAsJavaScriptException();
 }
 
 template <typename T>

@@ -3,6 +3,8 @@
 // the message and in `code`.
 #include "tun.h"
 
+#include "napi_errors.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -18,19 +20,6 @@
 
 namespace uvs {
 namespace {
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name ? name : "E" + std::to_string(err);
-}
-
-void ThrowErrno(Napi::Env env, int err, const std::string& what) {
-  std::string name = ErrnoName(err);
-  Napi::Error e = Napi::Error::New(env, what + ": " + name + " (" + strerror(err) + ")");
-  e.Set("code", Napi::String::New(env, name));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.ThrowAsJavaScriptException();
-}
 
 // The element type must match exactly: As<T>() does not check it (see addon.cc).
 template <typename T>

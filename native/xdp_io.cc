@@ -10,6 +10,8 @@
 // with AF_PACKET), and the frame returns to the pool when the kernel reports it on the completion ring.
 #include "xdp_io.h"
 
+#include "napi_errors.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/bpf.h>
@@ -47,19 +49,6 @@ constexpr uint8_t kFrameTruncated = 1 << 5;
 constexpr uint8_t kPacketHost = 0, kPacketBroadcast = 1, kPacketMulticast = 2, kPacketOtherHost = 3;
 // Bounds the sendto() kicks of one send call: copy mode transmits at most 32 frames per kick.
 constexpr uint32_t kMaxKicks = 64;
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name ? name : "E" + std::to_string(err);
-}
-
-void ThrowErrno(Napi::Env env, int err, const std::string& what) {
-  std::string name = ErrnoName(err);
-  Napi::Error e = Napi::Error::New(env, what + ": " + name + " (" + strerror(err) + ")");
-  e.Set("code", Napi::String::New(env, name));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.ThrowAsJavaScriptException();
-}
 
 template <typename T>
 bool IsTyped(const Napi::Value& v, napi_typedarray_type type, T* out) {
