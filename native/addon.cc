@@ -4,6 +4,7 @@
 
 #include "checksum.h"
 #include "fastpath.h"
+#include "offloads.h"
 #include "packet_io.h"
 #include "tun.h"
 #include "xdp_io.h"
@@ -108,6 +109,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checksum", Napi::Function::New(env, Checksum));
   exports.Set("checksumBatch", Napi::Function::New(env, ChecksumBatch));
   exports.Set("completePartial", Napi::Function::New(env, CompletePartial));
+  uvs::RegisterOffloads(env, exports);
   uvs::RegisterPacketIo(env, exports);
   uvs::RegisterFastPath(env, exports);
   uvs::RegisterTun(env, exports);

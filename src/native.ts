@@ -277,6 +277,25 @@ export interface NativeAddon {
    * module stops answering IPIP packets with ICMP "protocol unreachable". Close it with `tunClose`.
    */
   ipipSinkOpen(): number;
+  /**
+   * An interface's offloads as `ethtool -k` names them, read in the network namespace at `netns`
+   * (/run/netns/NAME) or in this process's own when null. Throws an Error whose `code` is the errno name
+   * (ENODEV for a missing interface, ENOENT for a missing namespace).
+   */
+  offloadsGet(netns: string | null, ifname: string): Offloads;
+  /** Sets the offloads named in `want` (the others stay), as `ethtool -K` would. Throws like offloadsGet. */
+  offloadsSet(netns: string | null, ifname: string, want: Partial<Offloads>): void;
+}
+
+/** Offload features of an interface, by their `ethtool -K` names. */
+export interface Offloads {
+  rx: boolean;
+  tx: boolean;
+  sg: boolean;
+  tso: boolean;
+  gso: boolean;
+  gro: boolean;
+  lro: boolean;
 }
 
 // dist/native.js and src/native.ts both sit one level below the package root.

@@ -4,7 +4,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { parseIpv4Address } from '../wire/addr.js';
 
-/** Bound on one `ip`/`ethtool`/`nft` command: they return in milliseconds unless something is wrong. */
+/** Bound on one `ip`/`nft` command: they return in milliseconds unless something is wrong. */
 export const COMMAND_TIMEOUT_MS = 5_000;
 
 export function commandExists(cmd: string, versionArg: string): boolean {

@@ -24,13 +24,14 @@
 //
 // The director's kernel is kept out of the way (DESIGN.md): no kernel addresses on the datapath interfaces,
 // ip_forward=0, an nftables netdev ingress drop on them when nft is installed (AF_PACKET taps run before
-// that hook, so uvs still sees every frame), offloads off when ethtool is installed, rp_filter loose.
+// that hook, so uvs still sees every frame), offloads off, rp_filter loose.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { SENDER_OFFLOADS_OFF, setOffloads } from '../io/offloads.js';
 import { assertPrivate, COMMAND_TIMEOUT_MS, commandExists, nsRun, run, setNsSysctl } from './netns.js';
 
 export type LabMode = 'nat' | 'dr' | 'tun';
@@ -98,7 +99,7 @@ export interface LabTopology {
 export interface TopologyOptions {
   /** Progress lines ("building the director ..."). */
   log?: (line: string) => void;
-  /** Turn checksum/TSO/GSO offloads off on the hosts' veths (default true; needs ethtool). */
+  /** Turn checksum/TSO/GSO offloads off on the hosts' veths (default true; through the ethtool ioctl). */
   offloadsOff?: boolean;
 }
 
@@ -157,7 +158,6 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
   liveTopologies.add(handle);
 
   const hasNft = commandExists('nft', '--version');
-  const hasEthtool = commandExists('ethtool', '--version');
   const offloadsOff = options.offloadsOff ?? true;
 
   const addNamespace = (role: string): string => {
@@ -170,10 +170,8 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
     setNsSysctl(ns, 'ipv6/conf/default/disable_ipv6', '1');
     return ns;
   };
-  const setOffloads = (ns: string, dev: string): void => {
-    if (offloadsOff && hasEthtool) {
-      nsRun(ns, 'ethtool', ['-K', dev, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off']);
-    }
+  const senderOffloadsOff = (ns: string, dev: string): void => {
+    if (offloadsOff) setOffloads(ns, dev, SENDER_OFFLOADS_OFF);
   };
   /** A veth from `dev` in `ns` to a port of the LAN bridge. */
   const plugIntoLan = (lanNs: string, ns: string, dev: string, port: string): void => {
@@ -181,7 +179,7 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
     run('ip', ['-n', lanNs, 'link', 'set', port, 'master', 'br0']);
     run('ip', ['-n', lanNs, 'link', 'set', port, 'up']);
     run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    setOffloads(ns, dev);
+    senderOffloadsOff(ns, dev);
   };
   const addAddress = (ns: string, dev: string, cidr: string): void => {
     assertPrivate(cidr);
@@ -204,8 +202,8 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
       run('ip', ['-n', clientNs, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', directorNs]);
       run('ip', ['-n', clientNs, 'link', 'set', 'eth0', 'up']);
       run('ip', ['-n', directorNs, 'link', 'set', 'eth0', 'up']);
-      setOffloads(clientNs, 'eth0');
-      setOffloads(directorNs, 'eth0');
+      senderOffloadsOff(clientNs, 'eth0');
+      senderOffloadsOff(directorNs, 'eth0');
       addAddress(clientNs, 'eth0', `${cip}/24`);
       assertPrivate(`${A.vip}/32`);
       run('ip', ['-n', clientNs, 'route', 'add', `${A.vip}/32`, 'via', A.outsideGateway]);
@@ -238,9 +236,6 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
       notes.push(
         "nft is not installed: the director's kernel still sees the captured frames (harmless with no addresses and ip_forward=0, but it costs CPU)",
       );
-    }
-    if (offloadsOff && !hasEthtool) {
-      notes.push('ethtool is not installed: offloads stay on, so uvs completes partial checksums itself');
     }
 
     const servers: LabServer[] = [];

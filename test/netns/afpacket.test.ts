@@ -121,7 +121,7 @@ describe.skipIf(!canUseNetns)(`AfPacketPort between two namespaces ${netnsSkipRe
     nsA = lab.addNamespace('a');
     nsB = lab.addNamespace('b');
     lab.addVeth(nsA, 'va', `${A_IP}/24`, nsB, 'vb', `${B_IP}/24`);
-    // Offloads stay on (the veth default; set explicitly where ethtool exists): b's datagrams then reach
+    // Offloads stay on (the veth default, set explicitly): b's datagrams then reach
     // the port CHECKSUM_PARTIAL, which is what the receive test is about.
     lab.setOffloads(nsB, 'vb', true);
     const link = JSON.parse(lab.exec(nsA, 'ip', ['-j', 'link', 'show', 'dev', 'va'])) as Array<{ ifindex: number }>;

@@ -1,0 +1,44 @@
+// Interface offloads, through the addon's ethtool ioctl (native/offloads.cc): no ethtool program needed.
+//
+// Two reasons uvs cares:
+// - GRO and LRO merge received TCP segments into frames far larger than the MTU before a packet socket sees
+//   them (the AF_PACKET taps run after GRO). uvs forwards frames one for one and drops what exceeds the
+//   egress MTU, so on a capture interface they must be off; `uvs daemon` turns them off (io.gro).
+// - On veths the sender's checksum, TSO and GSO offloads hand over partial checksums and 64 KB super-frames.
+//   uvs completes partial checksums itself, but a super-frame from a TSO sender is bigger than any slot and
+//   is dropped (frameTruncated), so the lab, the tests and the bench turn those off on their veths, as a
+//   physical wire would (DESIGN.md, "Measuring on a small VM").
+import { loadNative, type Offloads } from '../native.js';
+
+export type { Offloads };
+
+/** Where `ip netns add NAME` puts the namespace's handle. */
+export function netnsPath(name: string): string {
+  return `/run/netns/${name}`;
+}
+
+/** What the lab, the tests and the bench switch off on their veths: `ethtool -K DEV tx off rx off tso off gso off`. */
+export const SENDER_OFFLOADS_OFF: Partial<Offloads> = { tx: false, rx: false, tso: false, gso: false };
+
+/** Reads `dev`'s offloads, in namespace `ns` (a name from `ip netns`) or in this process's own when null. */
+export function getOffloads(ns: string | null, dev: string): Offloads {
+  return loadNative().offloadsGet(ns === null ? null : netnsPath(ns), dev);
+}
+
+/** Sets the named offloads of `dev`, in namespace `ns` or this process's own; throws naming the one refused. */
+export function setOffloads(ns: string | null, dev: string, want: Partial<Offloads>): void {
+  loadNative().offloadsSet(ns === null ? null : netnsPath(ns), dev, want);
+}
+
+/**
+ * Turns GRO and LRO off on a capture interface of this namespace. Returns the features it switched off
+ * (empty when both were already off), so the caller can log the change and how to undo it.
+ */
+export function stopReceiveCoalescing(dev: string): ('gro' | 'lro')[] {
+  const now = getOffloads(null, dev);
+  const changed: ('gro' | 'lro')[] = [];
+  if (now.gro) changed.push('gro');
+  if (now.lro) changed.push('lro');
+  if (changed.length > 0) setOffloads(null, dev, { gro: false, lro: false });
+  return changed;
+}
