@@ -509,7 +509,15 @@ async function startContender(c, bench, workDir) {
     const dir = join(workDir, c.name);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'rules.txt'), uvsRules(c.flag));
-    const io = { backend: c.backend ?? 'afpacket', rx: bench.opts.rx, wake: bench.opts.wake, batch: bench.opts.batch };
+    // gro: keep, because the director's ingress veth runs NAPI (and its pinned thread) only while GRO is on;
+    // 64-byte UDP and 1-byte TCP exchanges give GRO nothing to merge.
+    const io = {
+      backend: c.backend ?? 'afpacket',
+      rx: bench.opts.rx,
+      wake: bench.opts.wake,
+      batch: bench.opts.batch,
+      gro: 'keep',
+    };
     writeFileSync(join(dir, 'uvs.yaml'), stringify(uvsConfig(t, dir, io)));
     const argv = [
       'taskset',

@@ -55,6 +55,11 @@ export interface IoConfig {
   readonly rx: 'ring' | 'mmsg';
   readonly wake: 'poll' | 'busy';
   readonly batch: number;
+  /**
+   * 'off' (default): `uvs daemon` turns GRO and LRO off on the capture interfaces, because a packet socket
+   * sees the merged frames, bigger than the MTU, which uvs cannot forward. 'keep' leaves them as they are.
+   */
+  readonly gro: 'off' | 'keep';
 }
 
 export interface DirectorConfig {
@@ -135,7 +140,7 @@ const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'sta
 const INTERFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
 const NEIGHBOUR_KEYS = ['ip', 'mac'];
 const ROUTE_KEYS = ['to', 'via'];
-const IO_KEYS = ['backend', 'rx', 'wake', 'batch'];
+const IO_KEYS = ['backend', 'rx', 'wake', 'batch', 'gro'];
 const CONN_KEYS = ['capacity'];
 
 class ConfigParser {
@@ -236,6 +241,7 @@ class ConfigParser {
       rx: this.choice(io.get('rx'), 'rx', ['ring', 'mmsg'], 'mmsg'),
       wake: this.choice(io.get('wake'), 'wake', ['poll', 'busy'], 'poll'),
       batch: this.integer(io.get('batch'), 'batch', 1, MAX_BATCH, DEFAULT_IO_BATCH),
+      gro: this.choice(io.get('gro'), 'gro', ['off', 'keep'], 'off'),
     });
     const connNode = top.get('conn');
     const conn = connNode === undefined ? new Map<string, Node>() : this.fields(connNode, CONN_KEYS, '"conn"');

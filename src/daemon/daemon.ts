@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../control/state-file.js';
 import { StatsBook } from '../control/stats-book.js';
 import { Datapath } from '../datapath/datapath.js';
 import { FrameBatch } from '../io/batch.js';
+import { stopReceiveCoalescing } from '../io/offloads.js';
 import { openPorts } from '../io/open.js';
 import type { PacketPort } from '../io/port.js';
 import { IpvsCore } from '../ipvs/core.js';
@@ -93,6 +94,36 @@ export class Daemon {
     this.tx = new FrameBatch(this.config.io.batch * 2);
   }
 
+  /**
+   * GRO and LRO merge TCP segments into frames past the MTU before a packet socket sees them, and uvs forwards
+   * frame for frame, so they go off on the capture interfaces (io.gro: off, the default). XDP runs before GRO,
+   * so the afxdp backend needs nothing. An interface that cannot change them is logged, not fatal: most
+   * virtual interfaces have no LRO, and uvs still works where the traffic never coalesces.
+   */
+  private stopReceiveCoalescing(): void {
+    if (this.config.io.gro !== 'off' || this.config.io.backend === 'afxdp') return;
+    for (const { name } of this.config.interfaces) {
+      try {
+        const changed = stopReceiveCoalescing(name);
+        if (changed.length > 0) {
+          this.log.info(
+            {
+              interface: name,
+              turnedOff: changed,
+              undo: `ethtool -K ${name} ${changed.map((f) => `${f} on`).join(' ')}`,
+            },
+            'receive coalescing turned off: uvs forwards frame for frame and cannot send merged frames (io.gro: keep leaves it)',
+          );
+        }
+      } catch (err) {
+        this.log.warn(
+          { interface: name, fix: `ethtool -K ${name} gro off lro off` },
+          `could not check GRO/LRO: ${(err as Error).message}`,
+        );
+      }
+    }
+  }
+
   /** Checks the host, loads the rules, opens the interfaces and starts serving. Throws DaemonError on a problem. */
   async start(): Promise<void> {
     const problems = preflight(
@@ -120,6 +151,7 @@ export class Daemon {
     // --stats counts from creation.
     this.statsBook.sync(this.core.rules.snapshot);
 
+    this.stopReceiveCoalescing();
     try {
       this.ports = await openPorts(
         this.config.interfaces.map((i) => i.name),

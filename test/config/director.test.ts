@@ -44,6 +44,7 @@ io:
   rx: mmsg
   wake: busy
   batch: 128
+  gro: keep
 conn:
   capacity: 4096
 `;
@@ -81,7 +82,7 @@ describe('parseConfig', () => {
     expect(cfg.rules).toBe('/etc/uvs/rules.txt');
     expect(cfg.control).toBe('/tmp/uvs.sock');
     expect(cfg.state).toBe('/var/lib/uvs/rules.state');
-    expect(cfg.io).toEqual({ backend: 'afpacket', rx: 'mmsg', wake: 'busy', batch: 128 });
+    expect(cfg.io).toEqual({ backend: 'afpacket', rx: 'mmsg', wake: 'busy', batch: 128, gro: 'keep' });
     expect(cfg.conn).toEqual({ capacity: 4096 });
     expect(Object.isFrozen(cfg)).toBe(true);
     expect(Object.isFrozen(cfg.interfaces[0]!.addresses[0])).toBe(true);
@@ -95,7 +96,7 @@ describe('parseConfig', () => {
     expect(cfg.routes).toEqual([]);
     expect(cfg.rules).toBeNull();
     expect(cfg.control).toBe(DEFAULT_CONTROL_PATH);
-    expect(cfg.io).toEqual({ backend: 'afpacket', rx: 'mmsg', wake: 'poll', batch: 64 });
+    expect(cfg.io).toEqual({ backend: 'afpacket', rx: 'mmsg', wake: 'poll', batch: 64, gro: 'off' });
     expect(cfg.conn.capacity).toBe(1048576);
   });
 
@@ -190,6 +191,13 @@ describe('parseConfig', () => {
       code: ConfigErrorCode.badValue,
       line: 4,
       match: /1\.\.1024/,
+    },
+    {
+      description: 'io.gro neither off nor keep',
+      text: 'interfaces:\n  - { name: eth0, addresses: [10.0.0.1/8] }\nio:\n  gro: on\n',
+      code: ConfigErrorCode.badValue,
+      line: 4,
+      match: /off, keep/,
     },
     {
       description: 'io.backend not in the list',

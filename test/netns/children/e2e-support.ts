@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runUvsadm } from '../../../src/control/client.js';
 import type { ControlResponse } from '../../../src/control/protocol.js';
+import { setOffloads } from '../../../src/io/offloads.js';
 import { NsChild } from '../../../src/lab/netns.js';
 import { type Director, setUpRealServers, startDirector, startWebServers } from '../../../src/lab/run.js';
 import { buildTopology, type LabMode, type LabTopology } from '../../../src/lab/topology.js';
@@ -118,6 +119,11 @@ export interface ModeLab {
 export interface ModeLabOptions {
   /** Replaces the rules file buildTopology() wrote (the mode's two `-a` rules); '' starts with no rules. */
   rules?: string;
+  /**
+   * Turns GRO on on the director's capture interfaces before the daemon starts, as on a physical NIC (a veth
+   * starts with it off): the daemon's io.gro must turn it off again.
+   */
+  directorGro?: boolean;
 }
 
 /** Builds the mode's topology and starts everything `uvs lab` starts, plus the client agent. */
@@ -135,6 +141,9 @@ export async function startModeLab(mode: LabMode, options: ModeLabOptions = {}):
   };
   try {
     if (options.rules !== undefined) writeFileSync(topology.rulesPath, options.rules);
+    if (options.directorGro === true) {
+      for (const i of topology.director.interfaces) setOffloads(topology.director.ns, i.name, { gro: true });
+    }
     const quiet = (): void => {};
     await setUpRealServers(topology, distDir, children, quiet);
     await startWebServers(topology, distDir, children, quiet);

@@ -1,0 +1,70 @@
+// Interface offloads through the addon's ethtool ioctl (src/io/offloads.ts), against the real kernel: read
+// and set in another namespace, errors that name what is missing, and the daemon's io.gro at work. With GRO
+// on, the director's veth merges the client's segments into frames past the MTU before uvs's packet socket
+// sees them, so a 1 MB upload through NAT only gets across if the daemon turned GRO off as it started.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getOffloads, setOffloads } from '../../src/io/offloads.js';
+import { type EchoResult, type ModeLab, startModeLab, stopModeLab } from './children/e2e-support.js';
+import { canUseNetns, NetnsLab, netnsSkipReason } from './harness.js';
+
+const MB = 1 << 20;
+
+describe.skipIf(!canUseNetns)(`offloads through the ethtool ioctl ${netnsSkipReason}`, () => {
+  let lab: NetnsLab;
+  let ns: string;
+
+  beforeAll(() => {
+    lab = new NetnsLab();
+    ns = lab.addNamespace('o');
+    const peer = lab.addNamespace('p');
+    lab.addVeth(ns, 'vo', '10.205.0.1/24', peer, 'vp', '10.205.0.2/24');
+  });
+
+  afterAll(() => lab.cleanup());
+
+  it('reads and sets each feature in another namespace, leaving the others alone', () => {
+    // A veth starts with checksum offload, TSO and GSO on and GRO off.
+    const start = getOffloads(ns, 'vo');
+    expect(start).toMatchObject({ tx: true, tso: true, gso: true, gro: false, lro: false });
+    setOffloads(ns, 'vo', { tx: false, tso: false, gso: false, gro: true });
+    expect(getOffloads(ns, 'vo')).toEqual({ ...start, tx: false, tso: false, gso: false, gro: true });
+    setOffloads(ns, 'vo', { gro: false });
+    expect(getOffloads(ns, 'vo')).toEqual({ ...start, tx: false, tso: false, gso: false, gro: false });
+    // Asking for what already holds changes nothing, even for LRO, which a veth cannot have.
+    setOffloads(ns, 'vo', { lro: false });
+    expect(getOffloads(ns, 'vo').lro).toBe(false);
+  });
+
+  it('names the missing interface, the missing namespace, and the feature the driver refuses', () => {
+    expect(() => getOffloads(ns, 'nosuchdev')).toThrow(/nosuchdev.*ENODEV/);
+    expect(() => getOffloads(`${lab.prefix}gone`, 'vo')).toThrow(/ENOENT/);
+    expect(() => setOffloads(ns, 'vo', { lro: true })).toThrow(/lro: EOPNOTSUPP/);
+    // A bad name is refused before any system call.
+    expect(() => getOffloads(ns, 'x'.repeat(16))).toThrow(/bad interface name/);
+  });
+});
+
+describe.skipIf(!canUseNetns)(`uvs daemon with GRO on its capture interfaces ${netnsSkipReason}`, () => {
+  let modeLab: ModeLab | undefined;
+
+  beforeAll(async () => {
+    modeLab = await startModeLab('nat', { directorGro: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopModeLab(modeLab);
+  });
+
+  it('turns GRO off at start, so a 1 MB upload crosses the director intact', async () => {
+    const topology = modeLab!.topology;
+    for (const i of topology.director.interfaces) expect(getOffloads(topology.director.ns, i.name).gro).toBe(false);
+    const echo = await modeLab!.agent.call<EchoResult>(
+      'echo',
+      { url: modeLab!.url, bytes: MB, timeoutMs: 15_000 },
+      20_000,
+    );
+    expect(echo.status).toBe(200);
+    expect(echo.receivedBytes).toBe(MB);
+    expect(echo.receivedHash).toBe(echo.sentHash);
+  }, 30_000);
+});
