@@ -198,6 +198,11 @@ export function buildBenchTopology(log = () => {}) {
     // The TUN device of `uvs rs tun` takes the default rp_filter; its packets' source routes via the LAN.
     sysctl(ns.sink, 'net.ipv4.conf.default.rp_filter', '0');
     sysctl(ns.sink, `net.ipv4.conf.${dev.sinkReturn}.rp_filter`, '0');
+    // No TIME_WAIT on the server, which closes first: otherwise the sockets of one contender's connections
+    // (60 s) meet the next contender's SYNs for the same client port and RIP, with a sequence number and
+    // timestamps from another (CIP, VIP) pair. The server answers those with a bare ACK, the client resets
+    // and retries 10-16 ms later, and that retry, not the path, was the NAT rows' p99 (seen in a capture).
+    sysctl(ns.sink, 'net.ipv4.tcp_max_tw_buckets', '0');
     run('ip', ['-n', ns.sink, 'route', 'add', 'default', 'via', ADDR.dip]);
     run('ip', ['-n', ns.sink, 'route', 'add', net24(ADDR.gen), 'dev', dev.sinkReturn, 'table', RETURN_TABLE]);
     run('ip', ['-n', ns.sink, 'rule', 'add', 'from', ADDR.vip, 'lookup', RETURN_TABLE, 'priority', '100']);
