@@ -509,8 +509,9 @@ async function startContender(c, bench, workDir) {
     const dir = join(workDir, c.name);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'rules.txt'), uvsRules(c.flag));
-    // gro: keep, because the director's ingress veth runs NAPI (and its pinned thread) only while GRO is on;
-    // 64-byte UDP and 1-byte TCP exchanges give GRO nothing to merge.
+    // gro: keep, because the director's ingress veth runs NAPI (and its pinned thread) only while GRO is on:
+    // with the daemon's default (off), the thread is gone for every contender after it, and the kernel's
+    // forwarding lands on the generator's core. 64-byte UDP and 1-byte TCP exchanges give GRO nothing to merge.
     const io = {
       backend: c.backend ?? 'afpacket',
       rx: bench.opts.rx,

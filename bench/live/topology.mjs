@@ -344,7 +344,7 @@ export function uvsConfig(topology, dir, io) {
     rules: 'rules.txt',
     control: `${dir}/uvs.sock`,
     state: `${dir}/rules.state`,
-    io: { backend: io.backend ?? 'afpacket', rx: io.rx, wake: io.wake, batch: io.batch },
+    io: { backend: io.backend ?? 'afpacket', rx: io.rx, wake: io.wake, batch: io.batch, gro: io.gro ?? 'off' },
     conn: { capacity: 65536 },
   };
 }
