@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../control/state-file.js';
 import { StatsBook } from '../control/stats-book.js';
 import { Datapath } from '../datapath/datapath.js';
 import { FrameBatch } from '../io/batch.js';
-import { stopReceiveCoalescing } from '../io/offloads.js';
+import { setOffloads, stopReceiveCoalescing } from '../io/offloads.js';
 import { openPorts } from '../io/open.js';
 import type { PacketPort } from '../io/port.js';
 import { IpvsCore } from '../ipvs/core.js';
@@ -80,6 +80,8 @@ export class Daemon {
   /** Frames received and sent per port (by position in `ports`), for `uvs counters`; PacketPort counts neither. */
   private portRx = new Float64Array(0);
   private portTx = new Float64Array(0);
+  /** What stopReceiveCoalescing() turned off, per interface, to turn back on at stop. */
+  private readonly coalescingTurnedOff = new Map<string, ('gro' | 'lro')[]>();
   private startedAt = performance.now();
   private stopping = false;
 
@@ -106,6 +108,7 @@ export class Daemon {
       try {
         const changed = stopReceiveCoalescing(name);
         if (changed.length > 0) {
+          this.coalescingTurnedOff.set(name, changed);
           this.log.info(
             {
               interface: name,
@@ -158,6 +161,7 @@ export class Daemon {
         { backend: this.config.io.backend, ring: this.config.io.rx === 'ring' },
       );
     } catch (err) {
+      this.restoreReceiveCoalescing();
       throw new DaemonError((err as Error).message);
     }
     this.portRx = new Float64Array(this.ports.length);
@@ -292,5 +296,21 @@ export class Daemon {
       port.close();
     }
     this.ports = [];
+    this.restoreReceiveCoalescing();
+  }
+
+  /** Turns back on what stopReceiveCoalescing() turned off, so a stopped uvs leaves the interfaces as it found them. */
+  private restoreReceiveCoalescing(): void {
+    for (const [name, features] of this.coalescingTurnedOff) {
+      try {
+        setOffloads(null, name, Object.fromEntries(features.map((f) => [f, true])));
+      } catch (err) {
+        this.log.warn(
+          { interface: name, fix: `ethtool -K ${name} ${features.map((f) => `${f} on`).join(' ')}` },
+          `could not turn ${features.join('/')} back on: ${(err as Error).message}`,
+        );
+      }
+    }
+    this.coalescingTurnedOff.clear();
   }
 }

@@ -1,7 +1,8 @@
 // Interface offloads through the addon's ethtool ioctl (src/io/offloads.ts), against the real kernel: read
 // and set in another namespace, errors that name what is missing, and the daemon's io.gro at work. With GRO
 // on, the director's veth merges the client's segments into frames past the MTU before uvs's packet socket
-// sees them, so a 1 MB upload through NAT only gets across if the daemon turned GRO off as it started.
+// sees them, so a 1 MB upload through NAT only gets across if the daemon turned GRO off as it started; it
+// turns it back on when it stops.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getOffloads, setOffloads } from '../../src/io/offloads.js';
 import { type EchoResult, type ModeLab, startModeLab, stopModeLab } from './children/e2e-support.js';
@@ -67,4 +68,11 @@ describe.skipIf(!canUseNetns)(`uvs daemon with GRO on its capture interfaces ${n
     expect(echo.receivedBytes).toBe(MB);
     expect(echo.receivedHash).toBe(echo.sentHash);
   }, 30_000);
+
+  it('turns GRO back on when it stops (SIGTERM)', async () => {
+    const topology = modeLab!.topology;
+    await modeLab!.director?.stop();
+    modeLab!.director = undefined;
+    for (const i of topology.director.interfaces) expect(getOffloads(topology.director.ns, i.name).gro).toBe(true);
+  }, 15_000);
 });
