@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "bytes.h"
+
 namespace uvs {
 namespace {
 
@@ -65,20 +67,6 @@ constexpr uint8_t kNeighReachable = 2, kNeighStatic = 3;
 constexpr uint8_t kFrameUnusable = (1 << 5) | (1 << 2);
 constexpr uint8_t kPktOutgoing = 4;
 
-inline uint32_t Rd16(const uint8_t* p) { return (uint32_t(p[0]) << 8) | p[1]; }
-inline uint32_t Rd32(const uint8_t* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
-}
-inline void Wr16(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 8);
-  p[1] = uint8_t(v);
-}
-inline void Wr32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24);
-  p[1] = uint8_t(v >> 16);
-  p[2] = uint8_t(v >> 8);
-  p[3] = uint8_t(v);
-}
 inline void WrMac(uint8_t* p, uint32_t high16, uint32_t low32) {
   Wr16(p, high16);
   Wr32(p + 2, low32);
