@@ -4,6 +4,7 @@
 
 #include "checksum.h"
 #include "fastpath.h"
+#include "gso.h"
 #include "offloads.h"
 #include "packet_io.h"
 #include "tun.h"
@@ -105,10 +106,33 @@ Napi::Value CompletePartial(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, done);
 }
 
+// gsoSegment(frame: Uint8Array, gsoType, gsoSize, room): Uint8Array[] | null — the segments receive would
+// cut `frame` into (native/gso.h), or null when it would not cut it. For tests: it allocates per segment.
+Napi::Value GsoSegment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array frame;
+  if (!GetTyped(env, info[0], &frame, napi_uint8_array, "frame: Uint8Array")) return env.Undefined();
+  uint32_t type = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t size = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t room = info[3].As<Napi::Number>().Uint32Value();
+  uvs::GsoPlan plan;
+  if (type > 0xff || size > 0xffff ||
+      !uvs::PlanGso(frame.Data(), uint32_t(frame.ByteLength()), uint8_t(type), uint16_t(size), room, &plan))
+    return env.Null();
+  Napi::Array out = Napi::Array::New(env, plan.count);
+  for (uint32_t i = 0; i < plan.count; i++) {
+    Napi::Uint8Array seg = Napi::Uint8Array::New(env, room);
+    uint32_t n = uvs::WriteGsoSegment(frame.Data(), plan, i, seg.Data());
+    out.Set(i, Napi::Uint8Array::New(env, n, seg.ArrayBuffer(), 0));
+  }
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checksum", Napi::Function::New(env, Checksum));
   exports.Set("checksumBatch", Napi::Function::New(env, ChecksumBatch));
   exports.Set("completePartial", Napi::Function::New(env, CompletePartial));
+  exports.Set("gsoSegment", Napi::Function::New(env, GsoSegment));
   uvs::RegisterOffloads(env, exports);
   uvs::RegisterPacketIo(env, exports);
   uvs::RegisterFastPath(env, exports);

@@ -19,8 +19,11 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "checksum.h"
+#include "gso.h"
 
 namespace uvs {
 namespace {
@@ -32,14 +35,68 @@ constexpr size_t kCtrlLen = CMSG_SPACE(sizeof(tpacket_auxdata));
 constexpr uint32_t kVlanTagLen = 4;
 constexpr uint16_t kTpid8021Q = 0x8100;
 
+// Room past a slot for the rest of a GSO super-frame received with recvmmsg: the kernel's GSO limit
+// (GSO_LEGACY_MAX_SIZE) is 64 KiB, and a slot holds the first part.
+constexpr size_t kSpillPerFrame = 65536;
+
 // The mmsghdr/iovec/address/control arrays for one batch call, reused by every call on the thread so that
 // a call allocates nothing.
 struct Scratch {
   mmsghdr msgs[kMaxBatch];
-  iovec iov[kMaxBatch];
+  // Receive: [VnetHeader] slot [spill]; send: [VnetHeader] frame. The header only with
+  // PACKET_VNET_HDR, the spill only where it could be mapped.
+  iovec iov[kMaxBatch][3];
+  VnetHeader vnet[kMaxBatch];
   sockaddr_ll addr[kMaxBatch];
   alignas(cmsghdr) uint8_t ctrl[kMaxBatch][kCtrlLen];
+  // kSpillPerFrame per message, mapped on first use without reserving memory: only the pages a
+  // super-frame's tail lands on are ever touched. nullptr if the mapping failed.
+  uint8_t* spill = nullptr;
+  bool spill_tried = false;
 };
+
+uint8_t* SpillArea(Scratch* s) {
+  if (!s->spill_tried) {
+    s->spill_tried = true;
+    void* m = mmap(nullptr, kSpillPerFrame * kMaxBatch, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    s->spill = m == MAP_FAILED ? nullptr : static_cast<uint8_t*>(m);
+  }
+  return s->spill;
+}
+
+// What a socket of packetOpen carries between calls: whether it has PACKET_VNET_HDR (every frame in and
+// out then starts with a VnetHeader), and the frames of a recvmmsg call that wait their turn behind a
+// GSO super-frame still being cut into segments. Only the JS thread opens, uses and closes these sockets.
+struct PendingFrame {
+  size_t off;
+  uint32_t len;
+  uint32_t status;
+  uint16_t tci, tpid;
+  int ifindex;
+  uint8_t pkt_type;
+  uint8_t gso_type;
+  uint16_t gso_size;
+  bool truncated;
+};
+
+struct SocketState {
+  bool vnet = false;
+  std::vector<uint8_t> bytes;          // the waiting frames, back to back (capacity kept: no allocation later)
+  std::vector<PendingFrame> frames;
+  size_t head = 0;                     // next frame to hand out
+  uint32_t next_segment = 0;           // of frames[head], when it is a GSO frame cut partway
+};
+
+std::unordered_map<int, SocketState>& Sockets() {
+  static std::unordered_map<int, SocketState> sockets;
+  return sockets;
+}
+
+SocketState* FindSocket(int fd) {
+  auto it = Sockets().find(fd);
+  return it == Sockets().end() ? nullptr : &it->second;
+}
 
 Scratch* GetScratch() {
   thread_local std::unique_ptr<Scratch> scratch;
@@ -74,6 +131,8 @@ struct Ring {
   bool in_block = false;      // frames of `block` are being handed out
   uint32_t remaining = 0;     // frames of `block` not handed out yet
   const uint8_t* next = nullptr;
+  bool vnet = false;          // frames are preceded by a VnetHeader (PACKET_VNET_HDR)
+  uint32_t next_segment = 0;  // of the frame at `next`, when it is a GSO frame cut partway
 };
 
 void UnmapRing(Ring* r) {
@@ -81,8 +140,10 @@ void UnmapRing(Ring* r) {
   r->map = nullptr;
 }
 
-// packetOpen(ifname, rcvbuf, sndbuf, qdiscBypass, ringBlockSize, ringBlockCount, ringRetireMs):
-//   { fd, ifindex, mac, mtu, rcvbuf, sndbuf, qdiscBypass, ring? }. ringBlockSize 0: no ring (recvmmsg).
+// packetOpen(ifname, rcvbuf, sndbuf, qdiscBypass, ringBlockSize, ringBlockCount, ringRetireMs, gso):
+//   { fd, ifindex, mac, mtu, rcvbuf, sndbuf, qdiscBypass, gso, ring? }. ringBlockSize 0: no ring (recvmmsg).
+// gso: ask for PACKET_VNET_HDR, so that GSO super-frames are recognised and cut into segments on receive;
+// `gso` in the result says whether the kernel agreed.
 Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) {
@@ -98,6 +159,7 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   IsUint(info[4], &ring_block_size);
   IsUint(info[5], &ring_block_count);
   IsUint(info[6], &ring_retire_ms);
+  bool want_gso = info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value();
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
     ThrowErrno(env, EINVAL, "packetOpen(" + ifname + "): bad interface name");
     return env.Undefined();
@@ -148,6 +210,9 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   }
   // Skips the qdisc layer on transmit; not fatal where unsupported, the flag in the result says which.
   bool bypassed = bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) == 0;
+  // Before the ring: the kernel refuses PACKET_VNET_HDR on a socket that has one. Without it (an old
+  // kernel), super-frames arrive cut off at the slot and are dropped as truncated, as before.
+  bool vnet = want_gso && setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) == 0;
 
   std::unique_ptr<Ring> ring;
   if (ring_block_size > 0) {
@@ -162,6 +227,7 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
     req.tp_retire_blk_tov = ring_retire_ms;
     if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return fail("PACKET_RX_RING");
     ring = std::make_unique<Ring>();
+    ring->vnet = vnet;
     ring->block_size = ring_block_size;
     ring->block_count = ring_block_count;
     ring->map_len = size_t(ring_block_size) * ring_block_count;
@@ -199,6 +265,10 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   out.Set("rcvbuf", Napi::Number::New(env, got_rcv));
   out.Set("sndbuf", Napi::Number::New(env, got_snd));
   out.Set("qdiscBypass", Napi::Boolean::New(env, bypassed));
+  out.Set("gso", Napi::Boolean::New(env, vnet));
+  SocketState state;
+  state.vnet = vnet;
+  Sockets()[fd] = std::move(state);
   if (ring) {
     out.Set("ring", Napi::External<Ring>::New(env, ring.release(), [](Napi::Env, Ring* r) {
       UnmapRing(r);
@@ -216,6 +286,7 @@ Napi::Value PacketClose(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "fd: number required").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  Sockets().erase(int(fd));
   if (close(int(fd)) < 0) ThrowErrno(env, errno, "packetClose");
   return env.Undefined();
 }
@@ -300,11 +371,66 @@ void FinishFrame(RecvBatch& b, uint32_t out, uint32_t len, bool truncated, uint3
   b.pkt_type[out] = pkt_type;
 }
 
+// Hands one received frame (len bytes at `frame`, outside the batch) to the batch from slot *out on: one
+// slot; or, for a TCP GSO super-frame, one slot per segment from segment *next on (the rest is dropped as
+// truncated when uvs cannot cut it). Returns false when the batch filled before the frame was all out:
+// *next then says where to resume.
+bool EmitFrame(RecvBatch& b, uint32_t* out, const uint8_t* frame, uint32_t len, bool truncated, uint32_t status,
+               uint16_t tci, uint16_t tpid, int ifindex, uint8_t pkt_type, uint8_t gso_type, uint16_t gso_size,
+               uint32_t* next) {
+  uint32_t room = b.slot - b.headroom;
+  GsoPlan plan;
+  if (gso_type != kGsoNone && !truncated && PlanGso(frame, len, gso_type, gso_size, room, &plan)) {
+    // Every segment's checksums are computed whole: only the VLAN bits of the status still apply.
+    uint32_t seg_status = status & ~uint32_t(TP_STATUS_CSUMNOTREADY);
+    for (; *next < plan.count; (*next)++, (*out)++) {
+      if (*out >= b.max) return false;
+      uint32_t n = WriteGsoSegment(frame, plan, *next, b.base + size_t(*out) * b.slot + b.headroom);
+      FinishFrame(b, *out, n, false, seg_status, tci, tpid, ifindex, pkt_type);
+      b.flags[*out] |= kFrameSegmented;
+    }
+    *next = 0;
+    return true;
+  }
+  if (*out >= b.max) return false;
+  uint32_t n = len < room ? len : room;
+  memcpy(b.base + size_t(*out) * b.slot + b.headroom, frame, n);
+  FinishFrame(b, *out, n, truncated || len > room, status, tci, tpid, ifindex, pkt_type);
+  (*out)++;
+  return true;
+}
+
+// Hands out the frames waiting behind a super-frame (see SocketState); false when the batch filled first.
+bool DrainPending(RecvBatch& b, uint32_t* out, SocketState* st) {
+  while (st->head < st->frames.size()) {
+    const PendingFrame& f = st->frames[st->head];
+    if (!EmitFrame(b, out, st->bytes.data() + f.off, f.len, f.truncated, f.status, f.tci, f.tpid, f.ifindex,
+                   f.pkt_type, f.gso_type, f.gso_size, &st->next_segment))
+      return false;
+    st->head++;
+  }
+  st->frames.clear();
+  st->bytes.clear();
+  st->head = 0;
+  return true;
+}
+
+const tpacket_auxdata* AuxData(msghdr& h) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA &&
+        c->cmsg_len >= CMSG_LEN(sizeof(tpacket_auxdata)))
+      return reinterpret_cast<const tpacket_auxdata*>(CMSG_DATA(c));
+  }
+  return nullptr;
+}
+
 // packetRecv(fd, bytes: Uint8Array, offset: Uint32Array, length: Uint32Array, ifindex: Uint32Array,
 //            flags: Uint8Array, vlanTci: Uint16Array, pktType: Uint8Array, slotSize, headroom, max)
 //   -> frames received (0 when none is waiting), or -errno.
 // Frame i is received into slot i at `headroom`; offset[i] is its absolute offset in `bytes` (4 bytes
-// earlier when a VLAN tag was put back).
+// earlier when a VLAN tag was put back). On a socket with PACKET_VNET_HDR, a TCP GSO super-frame (its tail
+// lands in a spill area past the slot) becomes its segments, in order: it and the frames after it in the
+// same recvmmsg wait in the socket's pending store, which the next calls empty before they receive more.
 Napi::Value PacketRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t fd;
@@ -312,80 +438,124 @@ Napi::Value PacketRecv(const Napi::CallbackInfo& info) {
   if (!IsUint(info[0], &fd) || !GetRecvBatch(info, 1, &b)) return Napi::Number::New(env, -EINVAL);
   if (b.max == 0) return Napi::Number::New(env, 0);
 
+  SocketState* st = FindSocket(int(fd));
+  uint32_t out = 0;
+  if (st && !DrainPending(b, &out, st)) return Napi::Number::New(env, out);
+  if (out >= b.max) return Napi::Number::New(env, out);
+
   Scratch* s = GetScratch();
-  for (uint32_t i = 0; i < b.max; i++) {
-    s->iov[i].iov_base = b.base + size_t(i) * b.slot + b.headroom;
-    s->iov[i].iov_len = b.slot - b.headroom;
+  bool vnet = st && st->vnet;
+  uint8_t* spill = vnet ? SpillArea(s) : nullptr;
+  uint32_t room = b.slot - b.headroom;
+  uint32_t first = out, want = b.max - out;
+  for (uint32_t i = 0; i < want; i++) {
+    iovec* v = s->iov[i];
+    int k = 0;
+    if (vnet) v[k++] = {&s->vnet[i], sizeof(VnetHeader)};
+    v[k++] = {b.base + size_t(first + i) * b.slot + b.headroom, room};
+    if (spill) v[k++] = {spill + i * kSpillPerFrame, kSpillPerFrame};
     msghdr& h = s->msgs[i].msg_hdr;
     h.msg_name = &s->addr[i];
     h.msg_namelen = sizeof(sockaddr_ll);
-    h.msg_iov = &s->iov[i];
-    h.msg_iovlen = 1;
+    h.msg_iov = v;
+    h.msg_iovlen = size_t(k);
     h.msg_control = s->ctrl[i];
     h.msg_controllen = kCtrlLen;
     h.msg_flags = 0;
     s->msgs[i].msg_len = 0;
   }
-  int n = recvmmsg(int(fd), s->msgs, b.max, MSG_DONTWAIT, nullptr);
+  int n = recvmmsg(int(fd), s->msgs, want, MSG_DONTWAIT, nullptr);
   if (n < 0) {
     int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return Napi::Number::New(env, 0);
-    return Napi::Number::New(env, -err);
+    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return Napi::Number::New(env, out);
+    return Napi::Number::New(env, out > 0 ? int(out) : -err);
   }
 
-  uint32_t out = 0;
+  uint32_t hdr = vnet ? sizeof(VnetHeader) : 0;
   for (int i = 0; i < n; i++) {
     // PACKET_IGNORE_OUTGOING already keeps these away; this is the fallback for a kernel without it.
     if (s->addr[i].sll_pkttype == PACKET_OUTGOING) continue;
-    uint32_t len = s->msgs[i].msg_len;
-    if (uint32_t(i) != out) memmove(b.base + size_t(out) * b.slot + b.headroom, s->iov[i].iov_base, len);
-    const tpacket_auxdata* aux = nullptr;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&s->msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&s->msgs[i].msg_hdr, c)) {
-      if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA &&
-          c->cmsg_len >= CMSG_LEN(sizeof(tpacket_auxdata))) {
-        aux = reinterpret_cast<const tpacket_auxdata*>(CMSG_DATA(c));
-        break;
+    msghdr& h = s->msgs[i].msg_hdr;
+    uint32_t len = s->msgs[i].msg_len > hdr ? s->msgs[i].msg_len - hdr : 0;
+    const tpacket_auxdata* aux = AuxData(h);
+    bool truncated = (h.msg_flags & MSG_TRUNC) != 0;
+    uint8_t gso_type = vnet ? s->vnet[i].gso_type : uint8_t(kGsoNone);
+    uint8_t* slot = static_cast<uint8_t*>(h.msg_iov[vnet ? 1 : 0].iov_base);
+    if (gso_type == kGsoNone || st == nullptr) {
+      // One slot: a frame longer than the slot keeps its head and is flagged truncated.
+      if (len > room) {
+        len = room;
+        truncated = true;
       }
+      if (first + uint32_t(i) != out) memmove(b.base + size_t(out) * b.slot + b.headroom, slot, len);
+      FinishFrame(b, out, len, truncated, aux ? aux->tp_status : 0, aux ? aux->tp_vlan_tci : 0,
+                  aux ? aux->tp_vlan_tpid : 0, s->addr[i].sll_ifindex, s->addr[i].sll_pkttype);
+      out++;
+      continue;
     }
-    bool truncated = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
-    FinishFrame(b, out, len, truncated, aux ? aux->tp_status : 0, aux ? aux->tp_vlan_tci : 0,
-                aux ? aux->tp_vlan_tpid : 0, s->addr[i].sll_ifindex, s->addr[i].sll_pkttype);
-    out++;
+    // A super-frame: it and every frame after it go to the pending store in order (copied out first, as
+    // handing out segments overwrites the slots they sit in), then out as far as the batch goes.
+    for (int j = i; j < n; j++) {
+      if (s->addr[j].sll_pkttype == PACKET_OUTGOING) continue;
+      msghdr& hj = s->msgs[j].msg_hdr;
+      uint32_t lj = s->msgs[j].msg_len > hdr ? s->msgs[j].msg_len - hdr : 0;
+      uint32_t head = lj < room ? lj : room;
+      uint32_t tail = lj - head;
+      const tpacket_auxdata* aj = AuxData(hj);
+      PendingFrame f{st->bytes.size(), lj, aj ? aj->tp_status : 0, aj ? aj->tp_vlan_tci : uint16_t(0),
+                     aj ? aj->tp_vlan_tpid : uint16_t(0), s->addr[j].sll_ifindex, s->addr[j].sll_pkttype,
+                     s->vnet[j].gso_type, s->vnet[j].gso_size, (hj.msg_flags & MSG_TRUNC) != 0};
+      const auto* sj = static_cast<const uint8_t*>(hj.msg_iov[1].iov_base);
+      st->bytes.insert(st->bytes.end(), sj, sj + head);
+      if (tail > 0 && spill) st->bytes.insert(st->bytes.end(), spill + size_t(j) * kSpillPerFrame, spill + size_t(j) * kSpillPerFrame + tail);
+      else f.len = head;
+      st->frames.push_back(f);
+    }
+    st->next_segment = 0;
+    DrainPending(b, &out, st);
+    break;
   }
   return Napi::Number::New(env, out);
 }
 
 // packetRecvRing(ring, bytes, offset, length, ifindex, flags, vlanTci, pktType, slotSize, headroom, max)
 //   -> frames copied out of the TPACKET_V3 ring (0 when no block is ready), or -errno. Same batch layout
-// and metadata as packetRecv. A block goes back to the kernel once all its frames are handed out; a batch
-// that fills up mid-block resumes there on the next call.
+// and metadata as packetRecv, GSO super-frames cut into segments included. A block goes back to the kernel
+// once all its frames are handed out; a batch that fills up mid-block (or mid-super-frame) resumes there
+// on the next call.
 Napi::Value PacketRecvRing(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RecvBatch b;
   if (!info[0].IsExternal() || !GetRecvBatch(info, 1, &b)) return Napi::Number::New(env, -EINVAL);
   Ring* r = info[0].As<Napi::External<Ring>>().Data();
   if (r->map == nullptr) return Napi::Number::New(env, -EBADF);
-  uint32_t room = b.slot - b.headroom;
   uint32_t out = 0;
-  while (out < b.max) {
+  for (;;) {
     auto* bd = reinterpret_cast<tpacket_block_desc*>(r->map + size_t(r->block) * r->block_size);
     if (!r->in_block) {
+      if (out >= b.max) break;
       if ((__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
       r->in_block = true;
       r->remaining = bd->hdr.bh1.num_pkts;
       r->next = reinterpret_cast<const uint8_t*>(bd) + bd->hdr.bh1.offset_to_first_pkt;
+      r->next_segment = 0;
     }
     if (r->remaining > 0) {
       const auto* h = reinterpret_cast<const tpacket3_hdr*>(r->next);
       const auto* sll = reinterpret_cast<const sockaddr_ll*>(r->next + TPACKET_ALIGN(sizeof(tpacket3_hdr)));
       // PACKET_IGNORE_OUTGOING already keeps these away; this is the fallback for a kernel without it.
       if (sll->sll_pkttype != PACKET_OUTGOING) {
-        uint32_t len = h->tp_snaplen < room ? h->tp_snaplen : room;
-        bool truncated = h->tp_snaplen > room || h->tp_snaplen < h->tp_len;
-        memcpy(b.base + size_t(out) * b.slot + b.headroom, r->next + h->tp_mac, len);
-        FinishFrame(b, out, len, truncated, h->tp_status, h->hv1.tp_vlan_tci, h->hv1.tp_vlan_tpid,
-                    sll->sll_ifindex, sll->sll_pkttype);
-        out++;
+        uint8_t gso_type = kGsoNone;
+        uint16_t gso_size = 0;
+        if (r->vnet && h->tp_mac >= sizeof(VnetHeader)) {
+          const auto* vh = reinterpret_cast<const VnetHeader*>(r->next + h->tp_mac - sizeof(VnetHeader));
+          gso_type = vh->gso_type;
+          gso_size = vh->gso_size;
+        }
+        if (!EmitFrame(b, &out, r->next + h->tp_mac, h->tp_snaplen, h->tp_snaplen < h->tp_len, h->tp_status,
+                       h->hv1.tp_vlan_tci, h->hv1.tp_vlan_tpid, sll->sll_ifindex, sll->sll_pkttype, gso_type,
+                       gso_size, &r->next_segment))
+          break;
       }
       r->remaining--;
       r->next += h->tp_next_offset;
@@ -434,6 +604,10 @@ Napi::Value PacketSend(const Napi::CallbackInfo& info) {
   Scratch* s = GetScratch();
   uint8_t* base = bytes.Data();
   size_t size = bytes.ByteLength();
+  // With PACKET_VNET_HDR every frame sent starts with a VnetHeader too: all zero, no offload asked.
+  static VnetHeader no_offload{};
+  SocketState* st = FindSocket(int(fd));
+  bool vnet = st && st->vnet;
   uint32_t m = 0, dropped = 0;
   int last_err = 0;
   for (uint32_t i = 0; i < count; i++) {
@@ -443,11 +617,13 @@ Napi::Value PacketSend(const Napi::CallbackInfo& info) {
       last_err = EINVAL;
       continue;
     }
-    s->iov[m].iov_base = base + off;
-    s->iov[m].iov_len = len;
+    iovec* v = s->iov[m];
+    int k = 0;
+    if (vnet) v[k++] = {&no_offload, sizeof no_offload};
+    v[k++] = {base + off, len};
     msghdr& h = s->msgs[m].msg_hdr;
-    h.msg_iov = &s->iov[m];
-    h.msg_iovlen = 1;
+    h.msg_iov = v;
+    h.msg_iovlen = size_t(k);
     h.msg_control = nullptr;
     h.msg_controllen = 0;
     h.msg_flags = 0;

@@ -17,6 +17,7 @@ enum FrameFlag : uint8_t {
   kFrameCsumValid = 1 << 3,      // the kernel or the NIC already verified the checksum (TP_STATUS_CSUM_VALID)
   kFrameVlan = 1 << 4,           // the kernel had stripped an 802.1Q/802.1ad tag; it was put back in the frame
   kFrameTruncated = 1 << 5,      // the frame was longer than the slot; the tail is lost
+  kFrameSegmented = 1 << 6,      // one of the segments uvs cut from a TCP GSO super-frame (native/gso.h)
 };
 
 // Adds packetOpen, packetClose, packetRecv, packetRecvRing, packetRingClose, packetSend, pollStart and

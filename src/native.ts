@@ -24,6 +24,8 @@ export interface PacketSocketInfo {
   sndbuf: number;
   /** Whether PACKET_QDISC_BYPASS was requested and accepted. */
   qdiscBypass: boolean;
+  /** Whether PACKET_VNET_HDR was requested and accepted: GSO super-frames are cut into segments on receive. */
+  gso: boolean;
   /** The TPACKET_V3 receive ring, when one was asked for. */
   ring?: RingHandle;
 }
@@ -131,7 +133,8 @@ export interface NativeAddon {
    * PACKET_IGNORE_OUTGOING, buffers sized with SO_RCVBUFFORCE/SO_SNDBUFFORCE when non-zero). Throws an
    * Error whose `code` is the errno name (EPERM, ENODEV, ...). A non-zero `ringBlockSize` (a multiple of
    * the page size) also sets up a TPACKET_V3 receive ring of `ringBlockCount` blocks, each handed to user
-   * space when full or after `ringRetireMs`.
+   * space when full or after `ringRetireMs`. `gso` asks for PACKET_VNET_HDR, with which receives cut TCP GSO
+   * super-frames into their segments (native/gso.h) and sends prefix a no-offload virtio_net_hdr.
    */
   packetOpen(
     ifname: string,
@@ -141,6 +144,7 @@ export interface NativeAddon {
     ringBlockSize: number,
     ringBlockCount: number,
     ringRetireMs: number,
+    gso: boolean,
   ): PacketSocketInfo;
   packetClose(fd: number): void;
   /**
@@ -282,6 +286,11 @@ export interface NativeAddon {
    * (/run/netns/NAME) or in this process's own when null. Throws an Error whose `code` is the errno name
    * (ENODEV for a missing interface, ENOENT for a missing namespace).
    */
+  /**
+   * The segments a receive cuts a TCP/IPv4 GSO frame into (native/gso.h), each at most `room` bytes, or null
+   * when it would not cut it (gsoType 1 = TCPV4, 0x80 = ECN flag). For tests: it allocates per segment.
+   */
+  gsoSegment(frame: Uint8Array, gsoType: number, gsoSize: number, room: number): Uint8Array[] | null;
   offloadsGet(netns: string | null, ifname: string): Offloads;
   /** Sets the offloads named in `want` (the others stay), as `ethtool -K` would. Throws like offloadsGet. */
   offloadsSet(netns: string | null, ifname: string, want: Partial<Offloads>): void;

@@ -56,8 +56,8 @@ export interface IoConfig {
   readonly wake: 'poll' | 'busy';
   readonly batch: number;
   /**
-   * 'off' (default): `uvs daemon` turns GRO and LRO off on the capture interfaces, because a packet socket
-   * sees the merged frames, bigger than the MTU, which uvs cannot forward. 'keep' leaves them as they are.
+   * 'off' (default): `uvs daemon` turns GRO and LRO off on the capture interfaces while it runs, because a
+   * packet socket sees the merged frames, which uvs would only cut up again. 'keep' leaves them as they are.
    */
   readonly gro: 'off' | 'keep';
 }

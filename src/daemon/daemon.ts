@@ -80,6 +80,8 @@ export class Daemon {
   /** Frames received and sent per port (by position in `ports`), for `uvs counters`; PacketPort counts neither. */
   private portRx = new Float64Array(0);
   private portTx = new Float64Array(0);
+  /** 1 while a drain of that port is queued with setImmediate (a wake-up that ran out of its budget). */
+  private drainScheduled = new Uint8Array(0);
   /** What stopReceiveCoalescing() turned off, per interface, to turn back on at stop. */
   private readonly coalescingTurnedOff = new Map<string, ('gro' | 'lro')[]>();
   private startedAt = performance.now();
@@ -98,9 +100,10 @@ export class Daemon {
 
   /**
    * GRO and LRO merge TCP segments into frames past the MTU before a packet socket sees them, and uvs forwards
-   * frame for frame, so they go off on the capture interfaces (io.gro: off, the default). XDP runs before GRO,
-   * so the afxdp backend needs nothing. An interface that cannot change them is logged, not fatal: most
-   * virtual interfaces have no LRO, and uvs still works where the traffic never coalesces.
+   * frame for frame: it can cut them up again (src/io/afpacket.ts), but that undoes the kernel's work at the
+   * cost of a copy, so they go off on the capture interfaces (io.gro: off, the default) and back on at stop.
+   * XDP runs before GRO, so the afxdp backend needs nothing. An interface that cannot change them is logged,
+   * not fatal: most virtual interfaces have no LRO.
    */
   private stopReceiveCoalescing(): void {
     if (this.config.io.gro !== 'off' || this.config.io.backend === 'afxdp') return;
@@ -110,12 +113,8 @@ export class Daemon {
         if (changed.length > 0) {
           this.coalescingTurnedOff.set(name, changed);
           this.log.info(
-            {
-              interface: name,
-              turnedOff: changed,
-              undo: `ethtool -K ${name} ${changed.map((f) => `${f} on`).join(' ')}`,
-            },
-            'receive coalescing turned off: uvs forwards frame for frame and cannot send merged frames (io.gro: keep leaves it)',
+            { interface: name, turnedOff: changed },
+            'receive coalescing off until uvs stops: uvs forwards frame for frame and would only cut merged frames up again (io.gro: keep leaves it)',
           );
         }
       } catch (err) {
@@ -166,6 +165,7 @@ export class Daemon {
     }
     this.portRx = new Float64Array(this.ports.length);
     this.portTx = new Float64Array(this.ports.length);
+    this.drainScheduled = new Uint8Array(this.ports.length);
     this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
     const check = this.datapath.checkRules();
     for (const w of check.warnings) this.log.warn(w);
@@ -217,6 +217,15 @@ export class Daemon {
       tx.count = 0;
       this.datapath.processBatch(rx, tx, performance.now());
       this.flush(portIndex);
+    }
+    // Yielding with frames left: a poll wake-up comes again only while the socket is readable, but frames
+    // can also wait in the port itself (segments of a GSO super-frame, a ring block handed out partway).
+    if (this.drainScheduled[portIndex] === 0) {
+      this.drainScheduled[portIndex] = 1;
+      setImmediate(() => {
+        this.drainScheduled[portIndex] = 0;
+        if (!this.stopping) this.drain(portIndex);
+      });
     }
   }
 

@@ -14,6 +14,9 @@
 //   correct checksum. One that cannot be completed is flagged FrameFlag.csumUnfixable and must be dropped.
 // - VLAN: a tag the kernel stripped is put back into the frame (4 bytes of headroom), so the datapath sees
 //   the frame as it was on the wire and forwards it tagged; FrameFlag.vlan and vlanTci also report it.
+// - GSO: a TCP super-frame (up to 64 KB of one flow from a same-host sender with TSO/GSO on, or merged by
+//   GRO) arrives as the segments the wire would have carried, each with whole checksums and
+//   FrameFlag.segmented (PACKET_VNET_HDR, native/gso.h), in order with the frames around it.
 // - The port's own transmissions never come back (PACKET_IGNORE_OUTGOING).
 //
 // Receiving. Two ways, chosen at open(): recvmmsg (default), or a TPACKET_V3 ring (`ring` option), which
@@ -34,6 +37,12 @@ export interface AfPacketOptions {
   sndbuf?: number;
   /** Send with PACKET_QDISC_BYPASS (straight to the driver; tcpdump on the interface no longer sees them). */
   qdiscBypass?: boolean;
+  /**
+   * Cut TCP GSO super-frames into segments on receive (PACKET_VNET_HDR; default true). A same-host sender
+   * with TSO/GSO on (a veth peer) hands the packet socket up to 64 KB of one flow in one frame; without this,
+   * such a frame is cut off at the slot and dropped as truncated.
+   */
+  gso?: boolean;
   /** Receive through a TPACKET_V3 ring instead of recvmmsg: `true` for the defaults, or the sizes. */
   ring?: boolean | RingOptions;
 }
@@ -95,6 +104,8 @@ export class AfPacketPort implements PacketPort {
   /** The kernel's receive buffer size (twice what was asked for). */
   readonly rcvbuf: number;
   readonly qdiscBypass: boolean;
+  /** Whether received TCP GSO super-frames are cut into segments (the kernel accepted PACKET_VNET_HDR). */
+  readonly gso: boolean;
   /** Frames dropped by all sends so far because the kernel refused them (EMSGSIZE, ENETDOWN, ...). */
   txDropped = 0;
   /** errno of the last send failure (EAGAIN/ENOBUFS when the send buffer or the driver queue was full). */
@@ -116,6 +127,7 @@ export class AfPacketPort implements PacketPort {
     this.mtu = info.mtu;
     this.rcvbuf = info.rcvbuf;
     this.qdiscBypass = info.qdiscBypass;
+    this.gso = info.gso;
     this.ring = info.ring;
   }
 
@@ -132,6 +144,7 @@ export class AfPacketPort implements PacketPort {
         ring?.blockSize ?? 0,
         ring?.blockCount ?? 0,
         ring?.retireMs ?? 0,
+        options.gso ?? true,
       );
       return new AfPacketPort(native, ifname, info);
     } catch (err) {

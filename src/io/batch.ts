@@ -41,6 +41,8 @@ export const FrameFlag = {
   vlan: 1 << 4,
   /** The frame was longer than the slot and its tail was lost (GSO/GRO with offloads on): drop it. */
   truncated: 1 << 5,
+  /** One of the segments uvs cut from a TCP GSO super-frame (native/gso.h); its checksums are whole. */
+  segmented: 1 << 6,
 } as const;
 
 /** Linux sll_pkttype values (linux/if_packet.h): how the frame was addressed. */

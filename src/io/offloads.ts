@@ -2,11 +2,11 @@
 //
 // Two reasons uvs cares:
 // - GRO and LRO merge received TCP segments into frames far larger than the MTU before a packet socket sees
-//   them (the AF_PACKET taps run after GRO). uvs forwards frames one for one and drops what exceeds the
-//   egress MTU, so on a capture interface they must be off; `uvs daemon` turns them off (io.gro).
+//   them (the AF_PACKET taps run after GRO). uvs forwards frames one for one, so on a capture interface they
+//   are better off; `uvs daemon` turns them off (io.gro) rather than cut what the kernel just merged.
 // - On veths the sender's checksum, TSO and GSO offloads hand over partial checksums and 64 KB super-frames.
-//   uvs completes partial checksums itself, but a super-frame from a TSO sender is bigger than any slot and
-//   is dropped (frameTruncated), so the lab, the tests and the bench turn those off on their veths, as a
+//   uvs completes partial checksums and cuts TCP super-frames into segments itself (src/io/afpacket.ts), but
+//   both cost a copy, so the lab, the tests and the bench turn those offloads off on their veths, as a
 //   physical wire would (DESIGN.md, "Measuring on a small VM").
 import { loadNative, type Offloads } from '../native.js';
 

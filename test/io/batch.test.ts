@@ -125,6 +125,7 @@ describe('FrameFlag', () => {
       csumValid: 8,
       vlan: 16,
       truncated: 32,
+      segmented: 64,
     });
   });
 });

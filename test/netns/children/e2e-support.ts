@@ -4,7 +4,7 @@
 // socket, and small parsers for what uvsadm prints. Everything started here is stopped by stopModeLab(),
 // and buildTopology() itself removes its namespaces on process exit if a test dies half-way.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runUvsadm } from '../../../src/control/client.js';
 import type { ControlResponse } from '../../../src/control/protocol.js';
@@ -124,12 +124,19 @@ export interface ModeLabOptions {
    * starts with it off): the daemon's io.gro must turn it off again.
    */
   directorGro?: boolean;
+  /**
+   * Leaves the hosts' checksum, TSO and GSO offloads on (the veth default): the client and the real servers
+   * then hand the director 64 KB TCP super-frames, which uvs must cut into segments.
+   */
+  senderOffloads?: boolean;
+  /** The director's receive path (io.rx); the lab's config says mmsg. */
+  rx?: 'mmsg' | 'ring';
 }
 
 /** Builds the mode's topology and starts everything `uvs lab` starts, plus the client agent. */
 export async function startModeLab(mode: LabMode, options: ModeLabOptions = {}): Promise<ModeLab> {
   const distDir = compileForChildren();
-  const topology = buildTopology(mode);
+  const topology = buildTopology(mode, { offloadsOff: options.senderOffloads !== true });
   const children: NsChild[] = [];
   const lab: ModeLab = {
     topology,
@@ -141,6 +148,11 @@ export async function startModeLab(mode: LabMode, options: ModeLabOptions = {}):
   };
   try {
     if (options.rules !== undefined) writeFileSync(topology.rulesPath, options.rules);
+    if (options.rx === 'ring') {
+      const config = readFileSync(topology.configPath, 'utf8');
+      if (!/rx: mmsg/.test(config)) throw new Error('e2e: the lab config names no rx: mmsg to replace');
+      writeFileSync(topology.configPath, config.replace(/rx: mmsg/, 'rx: ring'));
+    }
     if (options.directorGro === true) {
       for (const i of topology.director.interfaces) setOffloads(topology.director.ns, i.name, { gro: true });
     }
