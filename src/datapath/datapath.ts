@@ -59,6 +59,7 @@ import { TcpField, TcpView } from '../wire/tcp.js';
 import { UdpView } from '../wire/udp.js';
 import { FrameCopier } from './copy.js';
 import { FastPath } from './fastpath.js';
+import { IcmpRateLimit } from './icmp-limit.js';
 import { MAX_PROBES, NeighbourTable, NeighState, NO_NEIGH, RETRY_SECONDS } from './neighbours.js';
 import { DROP_COUNT, Drop, dropNames, Verdict, type VerdictCode, verdictNames } from './reasons.js';
 
@@ -172,6 +173,8 @@ export class Datapath {
   readonly core: IpvsCore;
   /** Drops by reason (index: wire Reason, then Drop); names in `dropNames`. */
   readonly drops = new Float64Array(DROP_COUNT);
+  /** The kernel's limits on ICMP errors (src/datapath/icmp-limit.ts). */
+  private readonly icmpLimit = new IcmpRateLimit();
   readonly counters = new DatapathCounters();
   readonly neigh: NeighbourTable;
   /** Why the last frame was dropped (Reason.ok when it was not). */
@@ -865,6 +868,7 @@ export class Datapath {
     const buf = ip.buf;
     if (ip.protocol === IpProto.icmp && this.icmp.isError) return this.drop(Drop.icmpErrorSuppressed);
     const sender = ip.srcInt32;
+    if (!this.icmpLimit.allow(type, code, sender, now)) return this.drop(Drop.icmpRateLimited);
     const dst = ip.dstInt32;
     if (!this.route(sender)) return this.drop(Drop.noRoute);
     const src = this.ownerOf(dst) >= 0 ? dst : this.outSrc;

@@ -75,9 +75,11 @@ export const Drop = {
   txFull: base + 24,
   /** An ICMP error that would be answered with another ICMP error (RFC 1122 3.2.2: never). */
   icmpErrorSuppressed: base + 25,
+  /** An ICMP error over the kernel's rate limits (icmp_msgs_per_sec, icmp_ratelimit): not sent. */
+  icmpRateLimited: base + 26,
 } as const;
 
-export const DROP_COUNT = base + 26;
+export const DROP_COUNT = base + 27;
 
 /** Counter names indexed by reason: the wire names, then the datapath's. */
 export const dropNames: readonly string[] = (() => {

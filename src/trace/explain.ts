@@ -68,6 +68,8 @@ export const dropSentences: Readonly<Record<string, string>> = {
   neighTableFull: 'the neighbour table is full, so the next hop cannot be looked up',
   txFull: 'the batch of frames to send is full',
   icmpErrorSuppressed: 'an ICMP error is never answered with another ICMP error (RFC 1122 3.2.2)',
+  icmpRateLimited:
+    'the ICMP error it calls for is over the rate limits the kernel applies (1000/s in all, 1/s per destination after a burst of 6)',
   frameTooLarge: 'the frame is larger than a datapath slot',
 };
 
