@@ -59,6 +59,7 @@ import { TcpField, TcpView } from '../wire/tcp.js';
 import { UdpView } from '../wire/udp.js';
 import { FrameCopier } from './copy.js';
 import { FastPath } from './fastpath.js';
+import { FragAction, type FragActionCode, FragmentTable } from './fragments.js';
 import { IcmpRateLimit } from './icmp-limit.js';
 import { MAX_PROBES, NeighbourTable, NeighState, NO_NEIGH, RETRY_SECONDS } from './neighbours.js';
 import { DROP_COUNT, Drop, dropNames, Verdict, type VerdictCode, verdictNames } from './reasons.js';
@@ -175,6 +176,13 @@ export class Datapath {
   readonly drops = new Float64Array(DROP_COUNT);
   /** The kernel's limits on ICMP errors (src/datapath/icmp-limit.ts). */
   private readonly icmpLimit = new IcmpRateLimit();
+  /** What the first fragment of each forwarded datagram got, for its later fragments (fragments.ts). */
+  private readonly frags = new FragmentTable();
+  /** Set while a first fragment runs through the pipeline: its UDP length covers the whole datagram. */
+  private firstFragment = false;
+  /** The last transmitter's IP-level action and address, recorded for a first fragment. */
+  private fragAction: FragActionCode = FragAction.none;
+  private fragAddr = 0;
   readonly counters = new DatapathCounters();
   readonly neigh: NeighbourTable;
   /** Why the last frame was dropped (Reason.ok when it was not). */
@@ -551,12 +559,62 @@ export class Datapath {
     const total = ip.totalLength;
     ip.len = total;
     tx.length[j] = ETH_HEADER_LEN + total;
-    if (ip.isFragment) return this.drop(Drop.ipv4Fragment);
+    if (ip.isFragment) return this.handleFragment(tx, j, now);
     const proto = ip.protocol;
     this.trProto = proto;
     if (proto === IpProto.tcp || proto === IpProto.udp) return this.handleL4(tx, j, proto, now);
     if (proto === IpProto.icmp) return this.handleIcmp(tx, j, now);
     return this.drop(this.ownerOf(ip.dstInt32) >= 0 ? Drop.unsupportedProto : Drop.notRouted);
+  }
+
+  /**
+   * An IPv4 fragment (src/datapath/fragments.ts): the first one runs through the pipeline like a whole
+   * packet and its transmitter is remembered; the later ones get the IP-level half of the same rewrite.
+   * Fragments of other protocols are dropped (uvs's own ICMP needs the whole datagram).
+   */
+  private handleFragment(tx: FrameBatch, j: number, now: number): VerdictCode {
+    const ip = this.ip;
+    const proto = ip.protocol;
+    this.trProto = proto;
+    if (proto !== IpProto.tcp && proto !== IpProto.udp) return this.drop(Drop.ipv4Fragment);
+    const src = ip.srcInt32;
+    const dst = ip.dstInt32;
+    const id = ip.id;
+    if (ip.fragOffset === 0) {
+      this.fragAction = FragAction.none;
+      this.firstFragment = true;
+      const v = this.handleL4(tx, j, proto, now);
+      this.firstFragment = false;
+      if (v === Verdict.forward && this.fragAction !== FragAction.none) {
+        this.frags.remember(src, dst, proto, id, this.fragAction, this.fragAddr, this.trSlot, now);
+      }
+      return v;
+    }
+    const k = this.frags.find(src, dst, proto, id, now);
+    if (k < 0) return this.drop(Drop.fragmentUnknown);
+    const addr = this.frags.addr[k]!;
+    const slot = this.frags.conn[k]!;
+    const conns = this.core.conns;
+    const counted = slot !== NO_ENTRY && conns.isLive(slot);
+    this.trSlot = counted ? slot : NO_ENTRY;
+    const bytes = ip.totalLength;
+    const action = this.frags.action[k];
+    if (action === FragAction.natOut) {
+      const v = this.routeTtlMtu(tx, j, dst, 0, now);
+      if (v !== CONTINUE) return v as VerdictCode;
+      ip.setSrc(addr);
+      if (counted) conns.countOut(slot, bytes);
+      this.counters.forwardedOut++;
+      return this.sendToNextHop(tx, j, now, Verdict.forward);
+    }
+    if (counted) conns.countIn(slot, bytes);
+    if (action === FragAction.route) return this.xmitDr(tx, j, addr, now);
+    if (action === FragAction.tunnel) return this.xmitTun(tx, j, addr, now);
+    const v = this.routeTtlMtu(tx, j, addr, 0, now);
+    if (v !== CONTINUE) return v as VerdictCode;
+    ip.setDst(addr);
+    this.counters.forwardedIn++;
+    return this.sendToNextHop(tx, j, now, Verdict.forward);
   }
 
   private handleL4(tx: FrameBatch, j: number, proto: number, now: number): VerdictCode {
@@ -573,7 +631,7 @@ export class Datapath {
       tcpFlags = tcp.flags;
     } else {
       const udp = this.udp.reset(ip.buf, ip.payloadOff, ip.payloadLen);
-      const r = udp.checkLen();
+      const r = this.firstFragment ? udp.checkHeader() : udp.checkLen();
       if (r !== Reason.ok) return this.drop(r);
       sport = udp.srcPort;
       dport = udp.dstPort;
@@ -677,6 +735,8 @@ export class Datapath {
       this.udp.setSrcPort(vport);
       ip.setSrc(vaddr);
     }
+    this.fragAction = FragAction.natOut;
+    this.fragAddr = vaddr;
     this.counters.forwardedOut++;
     return this.sendToNextHop(tx, j, now, Verdict.forward);
   }
@@ -701,6 +761,8 @@ export class Datapath {
       this.udp.setDstPort(rport);
       ip.setDst(rip);
     }
+    this.fragAction = FragAction.natIn;
+    this.fragAddr = rip;
     this.counters.forwardedIn++;
     return this.sendToNextHop(tx, j, now, Verdict.forward);
   }
@@ -710,6 +772,8 @@ export class Datapath {
     if (!this.route(rip) || this.outHop !== rip) return this.drop(Drop.drOffLink);
     const v = this.routeTtlMtu(tx, j, rip, 0, now);
     if (v !== CONTINUE) return v as VerdictCode;
+    this.fragAction = FragAction.route;
+    this.fragAddr = rip;
     this.counters.forwardedIn++;
     return this.sendToNextHop(tx, j, now, Verdict.forward);
   }
@@ -739,6 +803,8 @@ export class Datapath {
     for (let k = 0; k < ETH_HEADER_LEN; k++) buf[off - IPIP_HEADER_LEN + k] = buf[off + k]!;
     encapIpip(buf, off + ETH_HEADER_LEN, outer);
     tx.adjustHead(j, -IPIP_HEADER_LEN);
+    this.fragAction = FragAction.tunnel;
+    this.fragAddr = rip;
     this.counters.forwardedIn++;
     return this.sendToNextHop(tx, j, now, Verdict.forward);
   }
@@ -867,6 +933,8 @@ export class Datapath {
     const ip = this.ip;
     const buf = ip.buf;
     if (ip.protocol === IpProto.icmp && this.icmp.isError) return this.drop(Drop.icmpErrorSuppressed);
+    // icmp_send(): "only reply to fragment 0".
+    if (ip.fragOffset !== 0) return this.drop(Drop.icmpErrorSuppressed);
     const sender = ip.srcInt32;
     if (!this.icmpLimit.allow(type, code, sender, now)) return this.drop(Drop.icmpRateLimited);
     const dst = ip.dstInt32;

@@ -39,7 +39,7 @@ export const Drop = {
   notIpv4: base + 6,
   /** ARP that asks for no address uvs owns on that link, or claims one of ours. */
   arpIgnored: base + 7,
-  /** An IPv4 fragment: uvs does not reassemble (the kernel's IPVS runs after defragmentation). */
+  /** An IPv4 fragment uvs cannot forward: not TCP/UDP, or a first fragment too short for its ports. */
   ipv4Fragment: base + 8,
   /** Not for a virtual service, not for an owned address, not a NAT reply: uvs is not a router. */
   notRouted: base + 9,
@@ -77,9 +77,11 @@ export const Drop = {
   icmpErrorSuppressed: base + 25,
   /** An ICMP error over the kernel's rate limits (icmp_msgs_per_sec, icmp_ratelimit): not sent. */
   icmpRateLimited: base + 26,
+  /** A later fragment of a datagram whose first fragment uvs did not forward (reordered, or dropped). */
+  fragmentUnknown: base + 27,
 } as const;
 
-export const DROP_COUNT = base + 27;
+export const DROP_COUNT = base + 28;
 
 /** Counter names indexed by reason: the wire names, then the datapath's. */
 export const dropNames: readonly string[] = (() => {

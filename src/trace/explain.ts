@@ -48,7 +48,9 @@ export const dropSentences: Readonly<Record<string, string>> = {
   vlanTagged: 'it carries a VLAN tag; uvs serves untagged links only (capture on the VLAN interface instead)',
   notIpv4: 'neither IPv4 nor ARP (IPv6, LLDP, ...), which uvs does not handle',
   arpIgnored: 'ARP that asks for no address the director owns on that link, or claims one of its addresses',
-  ipv4Fragment: 'an IPv4 fragment: IPVS only sees reassembled packets, and uvs does not reassemble',
+  ipv4Fragment: 'an IPv4 fragment uvs cannot forward: not TCP or UDP, or a first fragment too short to hold the ports',
+  fragmentUnknown:
+    'a later fragment of a datagram whose first fragment uvs did not forward (it came out of order, or was dropped)',
   notRouted:
     'not for a virtual service, not for an address of the director and not a NAT reply: the director is not a router',
   noService: 'to an address of the director, but no virtual service listens on that protocol and port',
@@ -67,7 +69,8 @@ export const dropSentences: Readonly<Record<string, string>> = {
   neighUnresolved: 'the next hop never answered ARP, so the packets waiting for its MAC were given up',
   neighTableFull: 'the neighbour table is full, so the next hop cannot be looked up',
   txFull: 'the batch of frames to send is full',
-  icmpErrorSuppressed: 'an ICMP error is never answered with another ICMP error (RFC 1122 3.2.2)',
+  icmpErrorSuppressed:
+    'no ICMP error is sent about an ICMP error, nor about a fragment other than the first (RFC 1122 3.2.2)',
   icmpRateLimited:
     'the ICMP error it calls for is over the rate limits the kernel applies (1000/s in all, 1/s per destination after a burst of 6)',
   frameTooLarge: 'the frame is larger than a datapath slot',

@@ -42,6 +42,16 @@ export class UdpView extends WireView {
     return Reason.ok;
   }
 
+  /**
+   * checkLen() for the first fragment of a datagram: the header must be there, and its length, which counts
+   * the whole datagram, must exceed what this fragment holds of it.
+   */
+  checkHeader(): ReasonCode {
+    if (this.len < UDP_HEADER_LEN) return Reason.udpTruncated;
+    if (this.length <= this.len) return Reason.udpBadLength;
+    return Reason.ok;
+  }
+
   get srcPort(): number {
     return read16(this.buf, this.off + UdpField.srcPort);
   }

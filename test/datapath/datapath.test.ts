@@ -19,6 +19,7 @@ import {
   GATEWAY_MAC,
   ip,
   makeDatapath,
+  onesSum,
   REMOTE_CIP,
   RS1,
   RS1_MAC,
@@ -521,13 +522,22 @@ describe('Datapath: what uvs does not handle', () => {
       reason: Drop.notForUs,
     },
     {
-      description: 'an IPv4 fragment',
+      description: 'an IPv4 fragment of an ICMP message (uvs answers ICMP itself, whole datagrams only)',
       frame: buildFrame({
         eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
-        ipv4: { ...ipv4Fields(CIP, VIP, { dontFrag: false, moreFrags: true }), protocol: 6 },
+        ipv4: { ...ipv4Fields(CIP, VIP, { dontFrag: false, moreFrags: true }), protocol: 1 },
         raw: payload(24),
       }),
       reason: Drop.ipv4Fragment,
+    },
+    {
+      description: 'a later fragment of a datagram whose first fragment was not seen',
+      frame: buildFrame({
+        eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+        ipv4: { ...ipv4Fields(CIP, VIP, { dontFrag: false, moreFrags: false, fragOffset: 1480 }), protocol: 17 },
+        raw: payload(24),
+      }),
+      reason: Drop.fragmentUnknown,
     },
     {
       description: 'a VLAN-tagged frame',
@@ -695,6 +705,194 @@ describe('Datapath: batches', () => {
     expect(dp.counters.rx).toBe(3);
     expect(dp.counters.tx).toBe(2);
     expect(dp.dropSummary()).toEqual({ noService: 1 });
+  });
+});
+
+/**
+ * Cuts a whole Ethernet/IPv4 frame into IPv4 fragments of `chunk` payload bytes (a multiple of 8), as a
+ * sender's ip_fragment() would: the header copied with MF, offset, length and checksum of each piece.
+ */
+function fragmentFrame(frame: Uint8Array, chunk: number): Uint8Array[] {
+  const ihl = (frame[14]! & 0x0f) * 4;
+  const total = frame[16]! * 256 + frame[17]!;
+  const data = frame.subarray(14 + ihl, 14 + total);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < data.length; at += chunk) {
+    const piece = data.subarray(at, Math.min(at + chunk, data.length));
+    const f = new Uint8Array(14 + ihl + piece.length);
+    f.set(frame.subarray(0, 14 + ihl));
+    f.set(piece, 14 + ihl);
+    const len = ihl + piece.length;
+    const flags = (at + chunk < data.length ? 0x2000 : 0) | (at >> 3);
+    f.set([len >> 8, len & 0xff], 16);
+    f.set([flags >> 8, flags & 0xff, f[22]!, f[23]!, 0, 0], 20);
+    const c = 0xffff - onesSum(f, 14, 14 + ihl);
+    f.set([c >> 8, c & 0xff], 24);
+    out.push(f);
+  }
+  return out;
+}
+
+/** The whole frame a receiver's reassembly makes of these fragments (in any order), headers of the first. */
+function reassembleFrame(fragments: Uint8Array[]): Uint8Array {
+  const offsetOf = (f: Uint8Array) => ((f[20]! & 0x1f) * 256 + f[21]!) * 8;
+  const sorted = [...fragments].sort((a, b) => offsetOf(a) - offsetOf(b));
+  const first = sorted[0]!;
+  const ihl = (first[14]! & 0x0f) * 4;
+  const pieces = sorted.map((f) => f.subarray(14 + ihl, 14 + (f[16]! * 256 + f[17]!)));
+  const size = pieces.reduce((n, p) => n + p.length, 0);
+  const whole = new Uint8Array(14 + ihl + size);
+  whole.set(first.subarray(0, 14 + ihl));
+  let at = 14 + ihl;
+  for (const [k, p] of pieces.entries()) {
+    expect(offsetOf(sorted[k]!)).toBe(at - 14 - ihl);
+    whole.set(p, at);
+    at += p.length;
+  }
+  const len = ihl + size;
+  whole.set([len >> 8, len & 0xff, whole[18]!, whole[19]!, 0, 0], 16);
+  whole.set([0, 0], 24);
+  const c = 0xffff - onesSum(whole, 14, 14 + ihl);
+  whole.set([c >> 8, c & 0xff], 24);
+  return whole;
+}
+
+describe('Datapath: IPv4 fragments', () => {
+  const UDP_SIZE = 4000;
+  const query = (id: number) =>
+    buildFrame({
+      eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+      ipv4: ipv4Fields(CIP, VIP, { dontFrag: false, id }),
+      udp: { srcPort: 5000, dstPort: 53, payload: payload(UDP_SIZE) },
+    });
+
+  it('NAT: the first fragment is scheduled and DNATed with its UDP checksum updated; the rest follow it', () => {
+    const dp = makeDatapath(NAT_RULES);
+    const pieces = fragmentFrame(query(0x4242), 1480);
+    expect(pieces).toHaveLength(3);
+    const sent = pieces.map((p) => run(dp, p));
+    for (const r of sent) {
+      expect(r.verdict).toBe(Verdict.forward);
+      expect(r.sent).toHaveLength(1);
+      expect(r.sent[0]!.egress).toBe(2);
+      const out = r.sent[0]!.frame;
+      expect(onesSum(out, 14, 34)).toBe(0xffff);
+      expect(out[22]).toBe(63); // TTL
+      expect(Array.from(out.subarray(0, 6))).toEqual([2, 0, 0, 0, 2, 0x11]); // RS1's MAC
+    }
+    // What web01's stack reassembles: to RS1:5353 from the client, the payload unchanged, checksums right.
+    const whole = reassembleFrame(sent.map((r) => r.sent[0]!.frame));
+    expect(checksumsValid(whole)).toBe(true);
+    const parsed = parseFrame(whole).frame!;
+    if (!('udp' in parsed)) throw new Error('not UDP');
+    expect([parsed.ipv4.src, parsed.ipv4.dst]).toEqual([CIP, RS1]);
+    expect([parsed.udp.srcPort, parsed.udp.dstPort]).toEqual([5000, 5353]);
+    expect(parsed.udp.payload).toEqual(payload(UDP_SIZE));
+    expect(dp.counters.forwardedIn).toBe(3);
+  });
+
+  it('NAT: a fragmented reply is SNATed back to VIP:53 fragment by fragment', () => {
+    const dp = makeDatapath(NAT_RULES);
+    for (const p of fragmentFrame(query(1), 1480)) expect(run(dp, p).verdict).toBe(Verdict.forward);
+    const reply = buildFrame({
+      eth: { dst: ETH1_MAC, src: RS1_MAC, etherType: 0x0800 },
+      ipv4: ipv4Fields(RS1, CIP, { dontFrag: false, id: 0x7777 }),
+      udp: { srcPort: 5353, dstPort: 5000, payload: payload(UDP_SIZE) },
+    });
+    const back = fragmentFrame(reply, 1480).map((p) => run(dp, p, 2));
+    for (const r of back) expect(r.verdict).toBe(Verdict.forward);
+    const whole = reassembleFrame(back.map((r) => r.sent[0]!.frame));
+    expect(checksumsValid(whole)).toBe(true);
+    const parsed = parseFrame(whole).frame!;
+    if (!('udp' in parsed)) throw new Error('not UDP');
+    expect([parsed.ipv4.src, parsed.ipv4.dst, parsed.udp.srcPort, parsed.udp.dstPort]).toEqual([VIP, CIP, 53, 5000]);
+    expect(parsed.udp.payload).toEqual(payload(UDP_SIZE));
+    expect(dp.counters.forwardedOut).toBe(3);
+  });
+
+  it('DR and TUN: every fragment of a datagram goes to the real server its first fragment was scheduled to', () => {
+    for (const [flag, proto] of [
+      ['-g', 17],
+      ['-i', 4],
+    ] as const) {
+      const dp = makeDatapath(`-A -u 192.168.1.231:80 -s rr
+-a -u 192.168.1.231:80 -r 192.168.2.11:80 ${flag} -w 1
+-a -u 192.168.1.231:80 -r 192.168.2.12:80 ${flag} -w 1
+`);
+      const macs: string[] = [];
+      for (const sport of [6000, 6001]) {
+        const dgram = buildFrame({
+          eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+          ipv4: ipv4Fields(CIP, VIP, { dontFrag: false, id: sport }),
+          udp: { srcPort: sport, dstPort: 80, payload: payload(3000) },
+        });
+        const seen = new Set<string>();
+        for (const p of fragmentFrame(dgram, 1200)) {
+          const r = run(dp, p);
+          expect(r.verdict).toBe(Verdict.forward);
+          const out = r.sent[0]!.frame;
+          seen.add(Array.from(out.subarray(0, 6)).join(':'));
+          expect(out[14 + 9]).toBe(proto);
+          expect(onesSum(out, 14, 34)).toBe(0xffff);
+          // TUN: the fragment is the inner packet, unchanged but for its TTL, and its header checksum holds.
+          if (proto === 4) expect(onesSum(out, 34, 54)).toBe(0xffff);
+        }
+        expect(seen.size).toBe(1);
+        macs.push([...seen][0]!);
+      }
+      // rr sent the two datagrams to the two real servers.
+      expect(new Set(macs).size).toBe(2);
+    }
+  });
+
+  it('a first fragment that goes nowhere leaves its later fragments unknown; a tiny one is refused', () => {
+    const dp = makeDatapath(NAT_RULES);
+    const nowhere = buildFrame({
+      eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+      ipv4: ipv4Fields(CIP, VIP, { dontFrag: false, id: 5 }),
+      udp: { srcPort: 5000, dstPort: 54, payload: payload(2000) },
+    });
+    const [first, second] = fragmentFrame(nowhere, 1480);
+    expect(run(dp, first!).reason).toBe(Drop.noService);
+    expect(run(dp, second!).reason).toBe(Drop.fragmentUnknown);
+    // A first fragment too short to hold the UDP header.
+    const tiny = buildFrame({
+      eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+      ipv4: { ...ipv4Fields(CIP, VIP, { dontFrag: false, moreFrags: true, id: 6 }), protocol: 17 },
+      raw: payload(4),
+    });
+    expect(run(dp, tiny).reason).toBe(Reason.udpTruncated);
+  });
+
+  it('answers time exceeded for a first fragment, never for a later one (icmp_send)', () => {
+    const dp = makeDatapath(NAT_RULES);
+    const dgram = buildFrame({
+      eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+      ipv4: ipv4Fields(CIP, VIP, { dontFrag: false, id: 7, ttl: 2 }),
+      udp: { srcPort: 5000, dstPort: 53, payload: payload(2000) },
+    });
+    const [first, second] = fragmentFrame(dgram, 1480);
+    expect(run(dp, first!).verdict).toBe(Verdict.forward);
+    // The second fragment took a longer path: it arrives with TTL 1.
+    second![22] = 1;
+    second!.set([0, 0], 24);
+    const c = 0xffff - onesSum(second!, 14, 34);
+    second!.set([c >> 8, c & 0xff], 24);
+    const r = run(dp, second!);
+    expect(r).toMatchObject({ verdict: Verdict.drop, reason: Drop.icmpErrorSuppressed, sent: [] });
+    const expired = fragmentFrame(
+      buildFrame({
+        eth: { dst: ETH0_MAC, src: CLIENT_MAC, etherType: 0x0800 },
+        ipv4: ipv4Fields(CIP, VIP, { dontFrag: false, id: 8, ttl: 1 }),
+        udp: { srcPort: 5000, dstPort: 53, payload: payload(2000) },
+      }),
+      1480,
+    )[0]!;
+    const answer = run(dp, expired);
+    expect(answer.verdict).toBe(Verdict.reply);
+    const icmp = parseFrame(answer.sent[0]!.frame).frame!;
+    if (!('icmp' in icmp)) throw new Error('not ICMP');
+    expect(icmp.icmp.type).toBe(11);
   });
 });
 
