@@ -228,6 +228,25 @@ describe.skipIf(!canUseNetns)(`end to end through uvs ${netnsSkipReason}`, () =>
           expect(udp!.outPkts).toBe(0);
         }
       }, 20_000);
+
+      it('carries 4000-byte UDP datagrams both ways as IP fragments', async () => {
+        // Past the 1500-byte MTU, the client's kernel sends each datagram as three fragments; uvs forwards the
+        // later ones by the first one's connection (src/datapath/fragments.ts), the real server's kernel
+        // reassembles, and its answer, as big, comes back in fragments too (through uvs for NAT).
+        const SIZE = 4000;
+        const { replies } = await lab!.agent.call<{ replies: UdpReply[] }>('udp', {
+          host: vip,
+          port: UDP_PORT,
+          count: 2,
+          timeoutMs: 3_000,
+          size: SIZE,
+        });
+        const sent = (i: number) => `ping ${i} `.padEnd(SIZE, 'x');
+        const bodies = replies.map((r) => r.body);
+        expect(bodies.map((b) => b.slice(0, 6)).sort()).toEqual(['web01 ', 'web02 ']);
+        expect(bodies.map((b) => b.slice(6))).toEqual([sent(0), sent(1)]);
+        expect(replies.map((r) => `${r.from}:${r.fromPort}`)).toEqual(Array(2).fill(`${vip}:${UDP_PORT}`));
+      }, 20_000);
     });
   }
 });

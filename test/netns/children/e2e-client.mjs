@@ -7,7 +7,7 @@
 //   echo     {url, bytes, timeoutMs}          POST /echo with `bytes` random bytes on a new connection
 //   start    {key, url, bytes, firstBytes, timeoutMs} POST /echo, but send only the first `firstBytes` and hold it open
 //   finish   {key, timeoutMs}                 send the rest of upload `key` and read the echo
-//   udp      {host, port, count, timeoutMs}   `count` datagrams, each from a new socket (a new IPVS connection)
+//   udp      {host, port, count, timeoutMs, size?}   `count` datagrams (of `size` bytes), each from a new socket
 // HTTP answers carry the server's `x-served-by` and the address the reply came from (`remote`); body checks are
 // by SHA-256 of what was sent and what came back.
 import { createHash, randomBytes } from 'node:crypto';
@@ -153,9 +153,13 @@ const ops = {
     }
   },
 
-  async udp({ host, port, count, timeoutMs }) {
+  async udp({ host, port, count, timeoutMs, size }) {
     const replies = [];
-    for (let i = 0; i < count; i++) replies.push(await udpExchange(host, port, `ping ${i}`, timeoutMs));
+    for (let i = 0; i < count; i++) {
+      // `size`: the datagram padded with 'x' to that many bytes (past the MTU, the kernel fragments it).
+      const text = size === undefined ? `ping ${i}` : `ping ${i} `.padEnd(size, 'x');
+      replies.push(await udpExchange(host, port, text, timeoutMs));
+    }
     return { replies };
   },
 };
