@@ -246,7 +246,12 @@ class Child {
 
 const children = new Set();
 
-/** Sum of busy and total jiffies of each CPU, from /proc/stat (global, whatever namespace). */
+/**
+ * Sum of busy and total jiffies of each CPU, and its idle time (idle + iowait), from /proc/stat (global,
+ * whatever namespace). The busy columns are sampled at the tick; idle is not: on a NO_HZ kernel /proc/stat
+ * reports the measured idle sleep (get_cpu_idle_time_us()), so wall time minus idle is a CPU's exact busy
+ * time, softirqs and IPIs handled while it was otherwise idle included, to the 10 ms unit of the file.
+ */
 function cpuTimes() {
   const lines = readFileSync('/proc/stat', 'utf8').split('\n');
   const cpus = [];
@@ -256,7 +261,7 @@ function cpuTimes() {
     const v = m[2].trim().split(/\s+/).map(Number);
     const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
     const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    cpus[Number(m[1])] = { busy: total - idle, total };
+    cpus[Number(m[1])] = { busy: total - idle, total, idle, at: performance.now() };
   }
   return cpus;
 }
@@ -391,6 +396,8 @@ class Bench {
       ? after.ipip - before.ipip
       : after.udp - before.udp + (after.rcvbufErrors - before.rcvbufErrors);
     const cpu = cpuBusyCores(cpu0, cpu1);
+    const core0 = cpu0[FORWARDER_CPU];
+    const core1 = cpu1[FORWARDER_CPU];
     const result = {
       rate,
       offeredPps: gen.sent / gen.seconds,
@@ -406,6 +413,12 @@ class Bench {
       cpuCores: cpu.cores,
       generatorCpuS: gen.cpu,
       directorCpuS: (dir1 - dir0) / 1e9,
+      /**
+       * Share of the director's core (cpu1: the contender, the ingress NAPI thread, and every softirq and IPI
+       * that landed there) that was busy: wall time minus measured idle. Nothing else runs there.
+       */
+      directorCoreBusy:
+        core0 && core1 ? Math.max(0, 1 - (core1.idle - core0.idle) / 100 / ((core1.at - core0.at) / 1000)) : undefined,
       /** Cores kept busy by the generator and the director's side (contender, ingress NAPI, ksoftirqd). */
       workCores: (gen.cpu + (dir1 - dir0) / 1e9) / gen.seconds,
       /**
