@@ -12,7 +12,7 @@
 // The method follows DESIGN.md, "Measuring on a small VM"; the figures it writes say how they were taken.
 //
 // Usage: node bench/live/run.mjs [--quick] [--no-write] [--seconds=S] [--rates=50000,100000,...]
-//        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy] [--batch=N] [--only=NAME,...]
+//        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy|coalesce] [--batch=N] [--only=NAME,...]
 //        [--no-tcp] [--tcp-seconds=S] [--tcp-concurrency=N]
 // Needs root (network namespaces), cc, nft and ethtool. The TCP client is ours (bench/c/tcpconn.c), not wrk:
 // wrk keeps connections alive and times requests, where this measures whole connections. Every step is bounded; namespaces are removed on
@@ -115,7 +115,7 @@ function parseArgs(argv) {
     else if (key === 'rates') opts.rates = String(value).split(',').map(Number);
     else if (key === 'cpu-rate') opts.cpuRate = Number(value);
     else if (key === 'rx' && (value === 'ring' || value === 'mmsg')) opts.rx = value;
-    else if (key === 'wake' && (value === 'poll' || value === 'busy')) opts.wake = value;
+    else if (key === 'wake' && (value === 'poll' || value === 'busy' || value === 'coalesce')) opts.wake = value;
     else if (key === 'batch') opts.batch = Number(value);
     else if (key === 'only') opts.only = String(value).split(',');
     else if (key === 'no-tcp') opts.tcp = false;

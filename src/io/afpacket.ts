@@ -1,9 +1,12 @@
 // The default packet I/O backend: one AF_PACKET socket per interface, moving whole FrameBatches with one
 // native call each way (recvmmsg/sendmmsg in native/packet_io.cc).
 //
-// Waking up. Two ways to learn that frames are waiting, chosen per port with onReadable():
+// Waking up. Three ways to learn that frames are waiting, chosen per port with onReadable():
 // - 'poll' (default): a native uv_poll_t on the socket calls back once per event-loop turn while the socket
 //   is readable; the callback drains with recv() until it returns 0. Costs nothing while idle.
+// - 'coalesce': as 'poll' while traffic is light, but under load the drains move to a 1 ms timer
+//   (src/io/wakeups.ts): recvmmsg's batching with a ring's CPU cost under load and without a ring's wait for
+//   a lone frame. A ring socket coalesces by itself (a block at a time), so there it is 'poll'.
 // - 'busy': the callback runs on every event-loop turn (setImmediate), whether or not anything arrived. It
 //   keeps one core busy, and is there because wake-ups across cores are slow on small VMs: a reader that
 //   sleeps between bursts loses frames there (DESIGN.md, "Measuring on a small VM").
@@ -26,9 +29,10 @@
 // latency it adds at low rates.
 //
 // Sending is always sendmmsg on the same socket, with a per-frame egress interface (batch.egressIfindex).
-import { loadNative, type NativeAddon, type PollHandle, type RingHandle } from '../native.js';
+import { loadNative, type NativeAddon, type RingHandle } from '../native.js';
 import type { FrameBatch } from './batch.js';
 import type { PacketPort } from './port.js';
+import { DescriptorWakeups } from './wakeups.js';
 
 export interface AfPacketOptions {
   /** Socket receive buffer in bytes, set with SO_RCVBUFFORCE (past rmem_max, as root). 0: kernel default. */
@@ -59,7 +63,7 @@ export const DEFAULT_RCVBUF = 8 * 1024 * 1024;
 /** 16 blocks of 1 MiB: about 10k full-size or 160k minimum-size frames between two reads. */
 export const DEFAULT_RING: Required<RingOptions> = { blockSize: 1 << 20, blockCount: 16, retireMs: 1 };
 
-export type WakeMode = 'poll' | 'busy';
+export type WakeMode = 'poll' | 'busy' | 'coalesce';
 
 /**
  * Called when frames may be waiting. `status` is 0, or a negative libuv error code if the poll failed.
@@ -113,15 +117,16 @@ export class AfPacketPort implements PacketPort {
 
   private readonly native: NativeAddon;
   private fd: number;
-  private poll: PollHandle | undefined;
+  /** How onReadable() waits: busy, or on the socket, plain or coalesced (src/io/wakeups.ts). */
+  private readonly wakeups: DescriptorWakeups;
   private ring: RingHandle | undefined;
-  private busy = false;
   private readonly sendResult = new Int32Array(3);
 
   private constructor(native: NativeAddon, ifname: string, info: ReturnType<NativeAddon['packetOpen']>) {
     this.native = native;
     this.ifname = ifname;
     this.fd = info.fd;
+    this.wakeups = new DescriptorWakeups(native, info.fd);
     this.ifindex = info.ifindex;
     this.mac = info.mac;
     this.mtu = info.mtu;
@@ -204,6 +209,7 @@ export class AfPacketPort implements PacketPort {
           batch.capacity,
         );
     batch.count = Math.max(n, 0);
+    if (n > 0) this.wakeups.received += n;
     return n;
   }
 
@@ -234,35 +240,21 @@ export class AfPacketPort implements PacketPort {
   /** Calls `callback` when frames may be waiting, in the given wake mode (see the top of this file). */
   onReadable(callback: ReadableCallback, mode: WakeMode = 'poll'): void {
     if (this.fd < 0) throw new AfPacketError(`uvs: port ${this.ifname} is closed`, 'EBADF');
-    this.stopReadable();
-    if (mode === 'poll') {
-      try {
-        this.poll = this.native.pollStart(this.fd, callback);
-      } catch (err) {
-        throw new AfPacketError(
-          `uvs: cannot watch ${this.ifname}: ${(err as Error).message}`,
-          (err as { code?: string }).code ?? 'EIO',
-          { cause: err },
-        );
-      }
-      return;
+    // A ring socket is readable only once the kernel hands a block over: it coalesces by itself.
+    try {
+      this.wakeups.start(callback, mode, mode === 'coalesce' && this.ring === undefined);
+    } catch (err) {
+      throw new AfPacketError(
+        `uvs: cannot watch ${this.ifname}: ${(err as Error).message}`,
+        (err as { code?: string }).code ?? 'EIO',
+        { cause: err },
+      );
     }
-    this.busy = true;
-    const spin = (): void => {
-      if (!this.busy) return;
-      callback(0);
-      if (this.busy) setImmediate(spin);
-    };
-    setImmediate(spin);
   }
 
   /** Stops calling the onReadable callback. */
   stopReadable(): void {
-    this.busy = false;
-    if (this.poll !== undefined) {
-      this.native.pollStop(this.poll);
-      this.poll = undefined;
-    }
+    this.wakeups.stop();
   }
 
   /** Stops watching and closes the socket; a second call does nothing. */

@@ -37,17 +37,14 @@
 //
 // Waking up is as for AfPacketPort: 'poll' watches the socket's descriptor (readable when its rx ring is
 // not empty), 'busy' polls on every event-loop turn. An AF_XDP socket is readable as soon as one frame is in
-// its rx ring, so under load 'poll' wakes uvs for every few frames, and each wake-up (epoll, a callback into
-// JS, a sendto) costs more than the frames it brings. With `coalesce` (`io.rx: ring` in the config, the
-// same trade as a TPACKET_V3 ring) a wake-up that found several frames (COALESCE_ENTER) is followed by
-// drains on a 1 ms timer instead, for as long as each finds a fair number (COALESCE_STAY, i.e. above ~8k
-// pps); a thinner one goes back to waiting on the descriptor. Light traffic (a lone TCP connection) is so
-// still handled per frame, at once; under load frames wait up to ~1 ms and come in batches of up to a
-// millisecond's traffic (the rx ring holds ringSize frames: 2 ms at 1 Mpps).
-import { loadNative, type NativeAddon, type PollHandle, type XdpHandle, type XdpSocketInfo } from '../native.js';
+// its rx ring, so under load 'poll' would wake uvs for every few frames; with `coalesce` (`io.rx: ring` or
+// `io.wake: coalesce` in the config) wake-ups are coalesced over ~1 ms while frames keep coming
+// (src/io/wakeups.ts; the rx ring holds ringSize frames: 2 ms at 1 Mpps).
+import { loadNative, type NativeAddon, type XdpHandle, type XdpSocketInfo } from '../native.js';
 import type { ReadableCallback, WakeMode } from './afpacket.js';
 import type { FrameBatch } from './batch.js';
 import type { PacketPort } from './port.js';
+import { DescriptorWakeups } from './wakeups.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
 export type XdpBindMode = 'auto' | 'copy' | 'zerocopy';
@@ -64,13 +61,6 @@ export interface AfXdpOptions {
   /** In 'poll' mode, drain on a 1 ms timer while frames keep coming (see the top of this file). */
   coalesce?: boolean;
 }
-
-/** The drain interval while a coalescing port is busy. */
-const COALESCE_MS = 1;
-/** Frames one wake-up on the descriptor must bring for the port to switch to the timer. */
-const COALESCE_ENTER = 4;
-/** Frames one timer drain must bring for the port to stay on the timer. */
-const COALESCE_STAY = 8;
 
 export const DEFAULT_XDP_RING_SIZE = 2048;
 
@@ -158,22 +148,18 @@ export class AfXdpPort implements PacketPort {
   private readonly native: NativeAddon;
   private handle: XdpHandle | undefined;
   private readonly fd: number;
-  private poll: PollHandle | undefined;
-  private busy = false;
+  /** How onReadable() waits: busy, or on the descriptor, plain or coalesced (src/io/wakeups.ts). */
+  private readonly wakeups: DescriptorWakeups;
   /** [sent, dropped, last errno, sockets still holding refused frames]. */
   private readonly sendResult = new Int32Array(4);
   private readonly coalesce: boolean;
-  /** The 'poll' callback, while one is set. */
-  private readable: ReadableCallback | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** Frames received since the current wake-up began (coalescing decides on it). */
-  private receivedThisWake = 0;
 
   private constructor(native: NativeAddon, ifname: string, info: XdpSocketInfo, coalesce: boolean) {
     this.native = native;
     this.ifname = ifname;
     this.handle = info.handle;
     this.fd = info.fd;
+    this.wakeups = new DescriptorWakeups(native, info.fd);
     this.ifindex = info.ifindex;
     this.mac = info.mac;
     this.mtu = info.mtu;
@@ -229,7 +215,7 @@ export class AfXdpPort implements PacketPort {
       batch.capacity,
     );
     batch.count = Math.max(n, 0);
-    if (n > 0) this.receivedThisWake += n;
+    if (n > 0) this.wakeups.received += n;
     return n;
   }
 
@@ -266,28 +252,9 @@ export class AfXdpPort implements PacketPort {
   /** Calls `callback` when frames may be waiting, in the given wake mode (see the top of this file). */
   onReadable(callback: ReadableCallback, mode: WakeMode = 'poll'): void {
     if (this.handle === undefined) throw new AfXdpError(`uvs: port ${this.ifname} is closed`, 'EBADF');
-    this.stopReadable();
-    if (mode === 'poll') {
-      this.readable = callback;
-      this.watch();
-      return;
-    }
-    this.busy = true;
-    const spin = (): void => {
-      if (!this.busy) return;
-      callback(0);
-      if (this.busy) setImmediate(spin);
-    };
-    setImmediate(spin);
-  }
-
-  /** Waits on the descriptor: the callback runs as soon as a frame is in the rx ring. */
-  private watch(): void {
-    const onEvent = this.coalesce ? (status: number) => this.onPollEvent(status) : this.readable!;
     try {
-      this.poll = this.native.pollStart(this.fd, onEvent);
+      this.wakeups.start(callback, mode, this.coalesce || mode === 'coalesce');
     } catch (err) {
-      this.readable = undefined;
       throw new AfXdpError(
         `uvs: cannot watch ${this.ifname}: ${(err as Error).message}`,
         (err as { code?: string }).code ?? 'EIO',
@@ -296,40 +263,9 @@ export class AfXdpPort implements PacketPort {
     }
   }
 
-  /** Coalescing: a wake-up that found several frames hands the port over to the 1 ms timer. */
-  private onPollEvent(status: number): void {
-    const callback = this.readable;
-    if (callback === undefined) return;
-    this.receivedThisWake = 0;
-    callback(status);
-    if (this.readable === undefined || this.receivedThisWake < COALESCE_ENTER) return;
-    if (this.poll !== undefined) this.native.pollStop(this.poll);
-    this.poll = undefined;
-    this.timer = setTimeout(this.onTick, COALESCE_MS);
-  }
-
-  private readonly onTick = (): void => {
-    this.timer = undefined;
-    const callback = this.readable;
-    if (callback === undefined) return;
-    this.receivedThisWake = 0;
-    callback(0);
-    if (this.readable === undefined || this.timer !== undefined || this.poll !== undefined) return;
-    // Still busy: drain again in a millisecond; quiet: wait on the descriptor again.
-    if (this.receivedThisWake >= COALESCE_STAY) this.timer = setTimeout(this.onTick, COALESCE_MS);
-    else this.watch();
-  };
-
   /** Stops calling the onReadable callback. */
   stopReadable(): void {
-    this.busy = false;
-    this.readable = undefined;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.poll !== undefined) {
-      this.native.pollStop(this.poll);
-      this.poll = undefined;
-    }
+    this.wakeups.stop();
   }
 
   /** Stops watching, detaches the XDP program and closes the socket; a second call does nothing. */

@@ -1,6 +1,7 @@
-// Wake-ups for ports whose frames arrive in a JS-side queue (memory, libpcap): the same two modes as
+// Wake-ups for ports whose frames arrive in a JS-side queue (memory, libpcap): the modes of
 // AfPacketPort.onReadable. 'poll' calls back once per event-loop turn in which frames arrived (setImmediate,
-// so a burst costs one call, and the callback drains with recv()); 'busy' calls back on every turn.
+// so a burst costs one call, and the callback drains with recv()); 'busy' calls back on every turn;
+// 'coalesce' is 'poll' here, as a queue in JS costs no system call to watch.
 import type { ReadableCallback, WakeMode } from './afpacket.js';
 
 export class ReadableNotifier {
@@ -10,7 +11,7 @@ export class ReadableNotifier {
   private busy = false;
   private readonly wake = (): void => {
     this.wakePending = false;
-    if (this.callback !== undefined && this.mode === 'poll' && this.hasFrames()) this.callback(0);
+    if (this.callback !== undefined && this.mode !== 'busy' && this.hasFrames()) this.callback(0);
   };
   private readonly spin = (): void => {
     if (!this.busy || this.callback === undefined) return;
@@ -40,7 +41,7 @@ export class ReadableNotifier {
 
   /** Frames were queued: in 'poll' mode, schedule one callback for this turn. */
   arrived(): void {
-    if (this.callback !== undefined && this.mode === 'poll' && !this.wakePending) {
+    if (this.callback !== undefined && this.mode !== 'busy' && !this.wakePending) {
       this.wakePending = true;
       setImmediate(this.wake);
     }

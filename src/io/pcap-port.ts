@@ -59,7 +59,7 @@ export class PcapFilePort implements PacketPort {
   private readonly tick = (): void => {
     this.scheduled = false;
     if (this.callback === undefined) return;
-    if (this.mode === 'poll' && this.inputDone) return;
+    if (this.mode !== 'busy' && this.inputDone) return;
     this.callback(0);
     if (this.callback !== undefined && (this.mode === 'busy' || !this.inputDone)) this.schedule();
   };

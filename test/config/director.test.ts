@@ -193,6 +193,13 @@ describe('parseConfig', () => {
       match: /1\.\.1024/,
     },
     {
+      description: 'io.wake not a wake mode',
+      text: 'interfaces:\n  - { name: eth0, addresses: [10.0.0.1/8] }\nio:\n  wake: sleepy\n',
+      code: ConfigErrorCode.badValue,
+      line: 4,
+      match: /poll, busy, coalesce/,
+    },
+    {
       description: 'io.gro neither off nor keep',
       text: 'interfaces:\n  - { name: eth0, addresses: [10.0.0.1/8] }\nio:\n  gro: on\n',
       code: ConfigErrorCode.badValue,
