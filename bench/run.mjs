@@ -16,6 +16,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, symlinkSync, writeFil
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs as parseCliArgs } from 'node:util';
 import { Bench } from 'tinybench';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,15 +24,25 @@ const outDir = join(root, 'dist', 'bench');
 const microSrc = join(root, 'bench', 'micro');
 const microOut = join(outDir, 'bench', 'micro');
 
+/** Parses the options with node:util parseArgs; the positionals are bench-file filters. */
 function parseArgs(argv) {
-  const opts = { time: 500, warmup: 100, write: true, filters: [] };
-  for (const arg of argv) {
-    const m = /^--(time|warmup)=(\d+)$/.exec(arg);
-    if (m) opts[m[1]] = Number(m[2]);
-    else if (arg === '--no-write') opts.write = false;
-    else if (arg.startsWith('--')) throw new Error(`bench: unknown option ${arg}`);
-    else opts.filters.push(arg);
-  }
+  const { values, positionals } = parseCliArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: { time: { type: 'string' }, warmup: { type: 'string' }, 'no-write': { type: 'boolean' } },
+  });
+  const ms = (name, value, fallback) => {
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value)) throw new Error(`bench: --${name} takes whole milliseconds, got ${value}`);
+    return Number(value);
+  };
+  const opts = {
+    time: ms('time', values.time, 500),
+    warmup: ms('warmup', values.warmup, 100),
+    write: values['no-write'] !== true,
+    filters: positionals,
+  };
   if (opts.filters.length > 0) opts.write = false;
   return opts;
 }

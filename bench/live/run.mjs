@@ -31,6 +31,7 @@ import {
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as parseCliArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { renderLiveSection, replaceLiveBlock } from './report.mjs';
 import {
@@ -90,39 +91,47 @@ const CONTENDERS = [
   { name: 'c-fwd', kind: 'c', label: 'C AF_PACKET forwarder', udp: true, tcp: false },
 ];
 
+/** Parses `--key=value` options with node:util parseArgs; unknown or malformed options throw. */
 function parseArgs(argv) {
-  const opts = {
-    quick: false,
-    write: true,
-    seconds: undefined,
-    rates: undefined,
-    cpuRate: 100_000,
-    rx: 'ring',
-    wake: 'poll',
-    batch: 64,
-    only: undefined,
-    tcp: true,
-    tcpSeconds: undefined,
-    tcpConcurrency: 16,
+  const { values } = parseCliArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      quick: { type: 'boolean' },
+      'no-write': { type: 'boolean' },
+      seconds: { type: 'string' },
+      rates: { type: 'string' },
+      'cpu-rate': { type: 'string' },
+      rx: { type: 'string' },
+      wake: { type: 'string' },
+      batch: { type: 'string' },
+      only: { type: 'string' },
+      'no-tcp': { type: 'boolean' },
+      'tcp-seconds': { type: 'string' },
+      'tcp-concurrency': { type: 'string' },
+    },
+  });
+  const choice = (name, value, allowed, fallback) => {
+    if (value === undefined) return fallback;
+    if (!allowed.includes(value)) throw new Error(`bench:live: --${name} must be one of ${allowed.join(', ')}`);
+    return value;
   };
-  for (const arg of argv) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m) throw new Error(`bench:live: unexpected argument ${arg}`);
-    const [, key, value] = m;
-    if (key === 'quick') opts.quick = true;
-    else if (key === 'no-write') opts.write = false;
-    else if (key === 'seconds') opts.seconds = Number(value);
-    else if (key === 'rates') opts.rates = String(value).split(',').map(Number);
-    else if (key === 'cpu-rate') opts.cpuRate = Number(value);
-    else if (key === 'rx' && (value === 'ring' || value === 'mmsg')) opts.rx = value;
-    else if (key === 'wake' && (value === 'poll' || value === 'busy' || value === 'coalesce')) opts.wake = value;
-    else if (key === 'batch') opts.batch = Number(value);
-    else if (key === 'only') opts.only = String(value).split(',');
-    else if (key === 'no-tcp') opts.tcp = false;
-    else if (key === 'tcp-seconds') opts.tcpSeconds = Number(value);
-    else if (key === 'tcp-concurrency') opts.tcpConcurrency = Number(value);
-    else throw new Error(`bench:live: unknown option ${arg}`);
-  }
+  const num = (v) => (v === undefined ? undefined : Number(v));
+  const opts = {
+    quick: values.quick === true,
+    write: values['no-write'] !== true,
+    seconds: num(values.seconds),
+    rates: values.rates?.split(',').map(Number),
+    cpuRate: num(values['cpu-rate']) ?? 100_000,
+    rx: choice('rx', values.rx, ['ring', 'mmsg'], 'ring'),
+    wake: choice('wake', values.wake, ['poll', 'busy', 'coalesce'], 'poll'),
+    batch: num(values.batch) ?? 64,
+    only: values.only?.split(','),
+    tcp: values['no-tcp'] !== true,
+    tcpSeconds: num(values['tcp-seconds']),
+    tcpConcurrency: num(values['tcp-concurrency']) ?? 16,
+  };
   opts.seconds ??= opts.quick ? 1.5 : 3;
   opts.rates ??= opts.quick ? [100_000, 300_000, 600_000] : [50_000, 100_000, 200_000, 300_000, 400_000, 600_000];
   if (!opts.rates.includes(opts.cpuRate)) opts.rates = [...opts.rates, opts.cpuRate].sort((a, b) => a - b);
