@@ -39,6 +39,7 @@ const counterMeanings: Readonly<Record<string, string>> = {
   queued: 'packets held until ARP found the next hop',
   released: 'held packets sent once the next hop answered',
   untracked: 'forwarded without a connection entry (table full, or one-packet scheduling)',
+  fragments: 'later fragments of IP datagrams, sent after their first (also counted above)',
   fastPath: 'forwarded by the native fast path (also counted above)',
 };
 

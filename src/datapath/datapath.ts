@@ -117,6 +117,8 @@ export class DatapathCounters {
   released = 0;
   /** Forwarded without a connection entry (table full, or one-packet scheduling). */
   untracked = 0;
+  /** Later fragments of IPv4 datagrams, forwarded after their first (also counted in forwardedIn/Out). */
+  fragments = 0;
   /** Frames the native fast path forwarded (also counted in rx, tx and forwardedIn/Out). */
   fastPath = 0;
 }
@@ -599,6 +601,7 @@ export class Datapath {
     this.trSlot = counted ? slot : NO_ENTRY;
     const bytes = ip.totalLength;
     const action = this.frags.action[k];
+    this.counters.fragments++;
     if (action === FragAction.natOut) {
       const v = this.routeTtlMtu(tx, j, dst, 0, now);
       if (v !== CONTINUE) return v as VerdictCode;

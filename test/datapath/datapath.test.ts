@@ -789,6 +789,7 @@ describe('Datapath: IPv4 fragments', () => {
     expect([parsed.udp.srcPort, parsed.udp.dstPort]).toEqual([5000, 5353]);
     expect(parsed.udp.payload).toEqual(payload(UDP_SIZE));
     expect(dp.counters.forwardedIn).toBe(3);
+    expect(dp.counters.fragments).toBe(2);
   });
 
   it('NAT: a fragmented reply is SNATed back to VIP:53 fragment by fragment', () => {
