@@ -30,7 +30,7 @@ bool PlanGso(const uint8_t* frame, uint32_t len, uint8_t gso_type, uint16_t gso_
   uint32_t headers = kEthHeader + ihl + doff;
   if (doff < 20 || headers >= len || headers + gso_size > room) return false;
   plan->headers = headers;
-  plan->ip = kEthHeader;
+  plan->ihl = ihl;
   plan->payload = len - headers;
   plan->mss = gso_size;
   plan->count = (plan->payload + gso_size - 1) / gso_size;
@@ -44,9 +44,9 @@ uint32_t WriteGsoSegment(const uint8_t* frame, const GsoPlan& plan, uint32_t ind
   memcpy(out, frame, plan.headers);
   memcpy(out + plan.headers, frame + plan.headers + start, chunk);
 
-  uint8_t* ip = out + plan.ip;
-  uint32_t ihl = uint32_t(ip[0] & 15) * 4;
-  uint32_t l4 = plan.headers - plan.ip - ihl + chunk;
+  uint8_t* ip = out + kEthHeader;
+  uint32_t ihl = plan.ihl;
+  uint32_t l4 = plan.headers - kEthHeader - ihl + chunk;
   Wr16(ip + 2, uint16_t(ihl + l4));
   Wr16(ip + 4, uint16_t(Rd16(ip + 4) + index));
   Wr16(ip + 10, 0);

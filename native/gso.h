@@ -28,7 +28,7 @@ constexpr uint8_t kGsoEcn = 0x80;    // VIRTIO_NET_HDR_GSO_ECN: a flag on the ty
 // What the kernel says of a frame in its virtio_net_hdr (PACKET_VNET_HDR), and how uvs will cut it.
 struct GsoPlan {
   uint32_t headers;  // Ethernet + IPv4 + TCP header bytes, repeated in every segment
-  uint32_t ip;       // offset of the IPv4 header
+  uint32_t ihl;      // IPv4 header bytes (it starts right after the 14-byte Ethernet header)
   uint32_t payload;  // TCP payload bytes of the whole frame
   uint16_t mss;      // payload bytes per segment (the last may be shorter)
   uint32_t count;    // segments

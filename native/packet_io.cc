@@ -481,7 +481,8 @@ Napi::Value PacketRecv(const Napi::CallbackInfo& info) {
     bool truncated = (h.msg_flags & MSG_TRUNC) != 0;
     uint8_t gso_type = vnet ? s->vnet[i].gso_type : uint8_t(kGsoNone);
     uint8_t* slot = static_cast<uint8_t*>(h.msg_iov[vnet ? 1 : 0].iov_base);
-    if (gso_type == kGsoNone || st == nullptr) {
+    // (gso_type is set only on a socket with PACKET_VNET_HDR, so st is there below.)
+    if (gso_type == kGsoNone) {
       // One slot: a frame longer than the slot keeps its head and is flagged truncated.
       if (len > room) {
         len = room;
@@ -507,8 +508,11 @@ Napi::Value PacketRecv(const Napi::CallbackInfo& info) {
                      s->vnet[j].gso_type, s->vnet[j].gso_size, (hj.msg_flags & MSG_TRUNC) != 0};
       const auto* sj = static_cast<const uint8_t*>(hj.msg_iov[1].iov_base);
       st->bytes.insert(st->bytes.end(), sj, sj + head);
-      if (tail > 0 && spill) st->bytes.insert(st->bytes.end(), spill + size_t(j) * kSpillPerFrame, spill + size_t(j) * kSpillPerFrame + tail);
-      else f.len = head;
+      // A tail exists only where the spill iovec took it (msg_len counts what was copied).
+      if (tail > 0) {
+        const uint8_t* spilled = spill + size_t(j) * kSpillPerFrame;
+        st->bytes.insert(st->bytes.end(), spilled, spilled + tail);
+      }
       st->frames.push_back(f);
     }
     st->next_segment = 0;

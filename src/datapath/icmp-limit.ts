@@ -41,7 +41,8 @@ export class IcmpRateLimit {
   private readonly peerUsed: Uint8Array;
   private readonly peerTokens: Float64Array;
   private readonly peerLast: Float64Array;
-  private readonly peerMask: number;
+  /** 32 - log2(peers): the shift that leaves the hash's top log2(peers) bits. */
+  private readonly peerShift: number;
 
   constructor(options: IcmpLimitOptions = {}) {
     this.msgsPerSec = options.msgsPerSec ?? 1000;
@@ -57,7 +58,7 @@ export class IcmpRateLimit {
     this.peerUsed = new Uint8Array(peers);
     this.peerTokens = new Float64Array(peers);
     this.peerLast = new Float64Array(peers);
-    this.peerMask = peers - 1;
+    this.peerShift = 32 - Math.log2(peers);
   }
 
   /** Whether an error of `type`/`code` may go to `dst` (an IPv4 address) at `now` (ms); takes its credit. */
@@ -90,8 +91,8 @@ export class IcmpRateLimit {
   private peerAllow(addr: number, now: number): boolean {
     const timeout = this.interval;
     if (timeout <= 0) return true;
-    // Fibonacci hashing of the address into the table.
-    const i = (Math.imul(addr, 0x9e3779b1) >>> 0) & this.peerMask;
+    // Fibonacci hashing: the product's top bits, which every bit of the address reaches.
+    const i = Math.imul(addr, 0x9e3779b1) >>> this.peerShift;
     if (this.peerUsed[i] === 0 || this.peerAddr[i] !== addr) {
       // A new peer: the kernel starts it 60 s in the past, so it has its whole burst.
       this.peerUsed[i] = 1;

@@ -25,6 +25,7 @@ export class DescriptorWakeups {
   private callback: ReadableCallback | undefined;
   private coalesce = false;
   private busy = false;
+  private spinQueued = false;
   /** Frames received since the current wake-up began: the port adds what each recv() brings. */
   received = 0;
 
@@ -42,7 +43,11 @@ export class DescriptorWakeups {
     this.callback = callback;
     if (mode === 'busy') {
       this.busy = true;
-      setImmediate(this.spin);
+      // A spin still queued from an earlier start() carries on with the new callback: never two chains.
+      if (!this.spinQueued) {
+        this.spinQueued = true;
+        setImmediate(this.spin);
+      }
       return;
     }
     this.coalesce = coalesce;
@@ -66,9 +71,13 @@ export class DescriptorWakeups {
   }
 
   private readonly spin = (): void => {
+    this.spinQueued = false;
     if (!this.busy || this.callback === undefined) return;
     this.callback(0);
-    if (this.busy) setImmediate(this.spin);
+    if (this.busy && !this.spinQueued) {
+      this.spinQueued = true;
+      setImmediate(this.spin);
+    }
   };
 
   /** Waits on the descriptor: the callback runs as soon as a frame is waiting. */

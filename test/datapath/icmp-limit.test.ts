@@ -40,6 +40,16 @@ describe('IcmpRateLimit', () => {
     expect(allowed(limit, 10, addr(2), 62_500)).toBe(6);
   });
 
+  it('keeps destinations apart that differ only in their high bits (10.0.0.1 and 11.0.0.1)', () => {
+    const limit = new IcmpRateLimit();
+    const a = 0x0a000001 | 0;
+    const b = 0x0b000001 | 0;
+    expect(allowed(limit, 10, a, 0)).toBe(6);
+    expect(allowed(limit, 10, b, 0)).toBe(6);
+    // Had b taken a's slot over, a would start again with a full burst.
+    expect(allowed(limit, 10, a, 0)).toBe(0);
+  });
+
   it('holds all destinations together to a burst of 50, refilled at 1000/s in steps of at least 20 ms', () => {
     const limit = new IcmpRateLimit();
     let ok = 0;
