@@ -1342,7 +1342,7 @@ function verifyIpv4HeaderChecksum(buf: Uint8Array, off: number): boolean {
  * TcpView.adjustForAddressChange + setSrcPort/setDstPort + Ipv4View.setSrc/setDst. One function instead of
  * five view calls: those small calls were not all inlined, and each re-derived its offsets.
  */
-function rewriteTcpAddressPort(
+export function rewriteTcpAddressPort(
   buf: Uint8Array,
   ipOff: number,
   tcpOff: number,
