@@ -1,13 +1,15 @@
 // The control socket end to end in a temporary directory: uvsadm's client against a ControlServer running
 // executeCommand(), the socket's 0600 mode, stale and live sockets, a missing daemon, and the state-file hook.
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runUvsadm, sendCommand } from '../../src/control/client.js';
 import { executeCommand } from '../../src/control/handler.js';
+import { MAX_REQUEST_BYTES } from '../../src/control/protocol.js';
 import { ControlServer, ControlServerError } from '../../src/control/server.js';
 import { writeFileAtomic } from '../../src/control/state-file.js';
 import { formatRules } from '../../src/model/save-format.js';
@@ -131,7 +133,6 @@ describe('control socket', () => {
   it('a malformed request gets exit 2 and a message, and the server keeps serving', async () => {
     const socket = join(dir, 'uvs.sock');
     await startDaemon(socket);
-    const { createConnection } = await import('node:net');
     const answer = await new Promise<string>((resolve) => {
       const c = createConnection(socket, () => c.write('{"argv": 5}\n'));
       let text = '';
@@ -142,5 +143,77 @@ describe('control socket', () => {
     });
     expect(JSON.parse(answer)).toEqual({ stdout: '', stderr: 'uvs: malformed control request\n', exitCode: 2 });
     expect((await runUvsadm(['-Ln'], env(socket))).exitCode).toBe(0);
+  });
+});
+
+describe('control socket under misbehaving clients', () => {
+  const openFds = () => readdirSync('/proc/self/fd').length;
+
+  /** A server whose `big` command answers `bytes` of output: more than the socket buffers hold. */
+  async function startBigAnswerServer(socketPath: string, bytes: number, writeTimeoutMs?: number) {
+    const server = await ControlServer.start({
+      socketPath,
+      handler: async ({ argv }) => ({
+        stdout: argv[0] === 'big' ? 'x'.repeat(bytes) : 'small\n',
+        stderr: '',
+        exitCode: 0,
+      }),
+      ...(writeTimeoutMs === undefined ? {} : { writeTimeoutMs }),
+    });
+    servers.push(server);
+    return server;
+  }
+
+  it('a client that stops reading its answer blocks nobody, and is dropped after the write deadline', async () => {
+    const socket = join(dir, 'uvs.sock');
+    const server = await startBigAnswerServer(socket, 32 * 1024 * 1024, 500);
+    // The stalled client: sends its request, then never reads (a stopped `uvsadm -S | less`).
+    const stalled = createConnection(socket);
+    stalled.pause();
+    stalled.on('error', () => undefined);
+    stalled.write(`${JSON.stringify({ argv: ['big'], stdin: '' })}\n`);
+    // Let the server take the request and fill the socket buffers.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 3 }, () => sendCommand(socket, { argv: ['small'], stdin: '' }, { responseTimeoutMs: 2000 })),
+    );
+    expect(answers.map((a) => a.stdout)).toEqual(['small\n', 'small\n', 'small\n']);
+    expect(Date.now() - started).toBeLessThan(400);
+    // The server gives up on the stalled client after the deadline: the connection is closed, not kept with
+    // its 32 MiB answer (the paused client itself cannot see the close until it reads again).
+    expect(await server.connectionCount()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(await server.connectionCount()).toBe(0);
+    stalled.destroy();
+  });
+
+  it('an oversize request is refused, and its socket closed and freed', async () => {
+    const socket = join(dir, 'uvs.sock');
+    const server = await startBigAnswerServer(socket, 1);
+    const oversize = Buffer.alloc(MAX_REQUEST_BYTES + 1024 * 1024, 0x61);
+    const before = openFds();
+    for (let i = 0; i < 5; i++) {
+      const c = createConnection(socket);
+      c.on('error', () => undefined);
+      const answer = new Promise<string>((resolve) => {
+        let text = '';
+        c.on('data', (d) => {
+          text += d.toString();
+        });
+        c.on('close', () => resolve(text));
+      });
+      c.write(oversize);
+      // The server closes the connection itself: the client never has to hang up.
+      expect(JSON.parse(await answer)).toEqual({
+        stdout: '',
+        stderr: `uvs: request larger than ${MAX_REQUEST_BYTES} bytes refused\n`,
+        exitCode: 2,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await server.connectionCount()).toBe(0);
+    expect(openFds()).toBe(before);
+    expect((await sendCommand(socket, { argv: ['small'], stdin: '' })).stdout).toBe('small\n');
   });
 });
