@@ -8,8 +8,9 @@ import pino, { type Logger } from 'pino';
 import { type DirectorConfig, loadConfig } from '../config/director.js';
 import { type CountersReport, countersReport } from '../control/counters.js';
 import { executeCommand } from '../control/handler.js';
+import { PersistedRules } from '../control/persisted-rules.js';
 import { ControlServer } from '../control/server.js';
-import { writeFileAtomic } from '../control/state-file.js';
+import { prepareStateDirectory, StateFileError, writeFileAtomic } from '../control/state-file.js';
 import { StatsBook } from '../control/stats-book.js';
 import { Datapath } from '../datapath/datapath.js';
 import { FrameBatch } from '../io/batch.js';
@@ -74,6 +75,8 @@ export class Daemon {
   private housekeeping: NodeJS.Timeout | undefined;
   private readonly estimators: EstimatorSet;
   private readonly statsBook: StatsBook;
+  /** The running rules kept in step with the state file: a change that cannot be saved is undone. */
+  private readonly persisted: PersistedRules;
   private readonly rulesPath: string | null;
   private readonly rx: FrameBatch;
   private readonly tx: FrameBatch;
@@ -94,6 +97,7 @@ export class Daemon {
     this.core = new IpvsCore({ connCapacity: this.config.conn.capacity, ticksPerSecond: 1000 });
     this.estimators = new EstimatorSet(performance.now());
     this.statsBook = new StatsBook(this.estimators);
+    this.persisted = new PersistedRules(this.core, stateText, (text) => writeFileAtomic(this.config.state, text));
     this.rx = new FrameBatch(this.config.io.batch);
     this.tx = new FrameBatch(this.config.io.batch * 2);
   }
@@ -138,6 +142,13 @@ export class Daemon {
     const errors = problems.filter((p) => p.severity === 'error');
     if (errors.length > 0) throw new DaemonError(`the host is not ready for uvs:\n${formatProblems(errors)}`);
 
+    try {
+      const removed = await prepareStateDirectory(this.config.state);
+      if (removed.length > 0) this.log.info({ removed }, 'removed temporary state files left by a killed daemon');
+    } catch (err) {
+      if (err instanceof StateFileError) throw new DaemonError(err.message);
+      throw err;
+    }
     // Rules: the state file (what uvsadm left) wins over the config's initial rules.
     const source = existsSync(this.config.state) ? this.config.state : this.rulesPath;
     if (source !== null) {
@@ -149,6 +160,7 @@ export class Daemon {
       }
       this.log.info({ rules: source, services: this.core.rules.snapshot.services.length }, 'rules loaded');
     }
+    this.persisted.markSaved();
     // Estimators start with their services and destinations, as ip_vs_start_estimator() does, so that
     // --stats counts from creation.
     this.statsBook.sync(this.core.rules.snapshot);
@@ -181,6 +193,7 @@ export class Daemon {
       queryHandler: async () => ({ stdout: `${JSON.stringify(this.counters())}\n`, stderr: '', exitCode: 0 }),
       onRulesChanged: () => this.rulesChanged(),
       onError: (err) => this.log.error({ err }, 'control request failed'),
+      onClientDropped: (reason) => this.log.warn(reason),
     });
     // Tracing is a learner's aid: without its socket the director still serves.
     try {
@@ -259,15 +272,160 @@ export class Daemon {
     this.rx.count = 0;
     this.tx.count = 0;
     this.datapath.processBatch(this.rx, this.tx, now);
-    this.flush(0);
+    const out = this.links.findIndex((l) => l.serving);
+    if (out >= 0) this.flush(out);
+    this.tx.count = 0;
     this.estimators.tick(now);
+    this.watchLinks();
   }
 
+  // Link monitoring. An interface can go down and up, or be deleted and made again under the same name (a
+  // new ifindex), while uvs runs; the other interfaces must keep serving, and that one must serve again
+  // within a second of being back. Two signals, as neither alone is enough:
+  // - The port's own error. A packet socket gets ENETDOWN the moment its interface goes down or away; that
+  //   also stops its poll watcher (libuv stops a uv_poll_t on POLLERR), and a ring socket's error is never
+  //   cleared by a read. So the port is taken out of service at once (portFailed()), even for a down and up
+  //   quicker than a tick.
+  // - /sys/class/net/IF/ifindex and operstate (src/io/link-state.ts), read on the housekeeping timer: two
+  //   small reads per interface every 250 ms, no dependency. They say when the link is up again, and they
+  //   are the only sign of what raises no socket error: an AF_XDP socket on a link that goes down, a ring
+  //   socket in busy mode, a new device under the old name. rtnetlink would say the same without polling,
+  //   but Node cannot open a netlink socket without native code or a dependency, and a quarter of a second
+  //   is well inside what an operator notices.
+  // A port out of service is closed; when its link is up it is opened anew (on the new device if the
+  // interface was made again), with GRO/LRO off again, the datapath's egress and MAC following the device,
+  // and a gratuitous ARP for its addresses. Re-opening rather than reviving the old socket is one path for
+  // every case and backend (an AF_XDP socket loses its device and program with it).
+
+  /** The housekeeping timer's look at every interface's link (see "Link monitoring" above). */
+  private watchLinks(): void {
+    if (this.stopping) return;
+    for (let i = 0; i < this.links.length; i++) {
+      const watch = this.links[i]!;
+      const name = this.ports[i]!.ifname;
+      // Without a sysfs for this namespace, take the link for up: a closed port is re-opened on every tick
+      // until that works.
+      const link: LinkState | null = this.linksFromSysfs
+        ? readLinkState(name)
+        : { ifindex: watch.ifindex, operstate: 'unknown', up: true };
+      const seen: LinkSeen = link === null ? 'deleted' : link.up ? 'up' : 'down';
+      const newDevice = link !== null && link.ifindex !== watch.ifindex;
+      if (newDevice && watch.seen !== 'deleted') {
+        this.log.warn(
+          { interface: name, link: 'deleted', ifindex: watch.ifindex, newIfindex: link.ifindex },
+          `link deleted: ${name} was deleted and made again (ifindex ${watch.ifindex} is now ${link.ifindex}); uvs moves to the new device when it is up`,
+        );
+      } else if (seen === 'deleted' && watch.seen !== 'deleted') {
+        this.log.warn(
+          { interface: name, link: 'deleted', ifindex: watch.ifindex },
+          `link deleted: ${name} is gone; uvs serves it again when an interface of that name is up, and the other interfaces keep serving`,
+        );
+      } else if (seen === 'down' && watch.seen === 'up') {
+        this.log.warn(
+          { interface: name, link: 'down', operstate: link?.operstate },
+          `link down: ${name} is out of service until it is up again; the other interfaces keep serving`,
+        );
+      }
+      watch.seen = seen;
+      if (watch.serving && (seen !== 'up' || newDevice)) this.takeOutOfService(i);
+      if (!watch.serving && link !== null && link.up) void this.returnToService(i, newDevice);
+    }
+  }
+
+  /** A receive or a poll on port `portIndex` failed: its link went down or away (see "Link monitoring"). */
+  private portFailed(portIndex: number, what: string, errno: number): void {
+    const watch = this.links[portIndex];
+    if (watch === undefined || !watch.serving || this.stopping) return;
+    const name = this.ports[portIndex]!.ifname;
+    let error: string;
+    try {
+      error = getSystemErrorName(errno);
+    } catch {
+      error = `error ${errno}`;
+    }
+    this.log.warn(
+      { interface: name, link: 'down', error },
+      `link down or gone: ${what} on ${name} failed (${error}); out of service until it is up again, the other interfaces keep serving`,
+    );
+    if (watch.seen === 'up') watch.seen = 'down';
+    this.takeOutOfService(portIndex);
+  }
+
+  /** Closes port `portIndex` and forgets the neighbours learned on it; the slot keeps the closed port. */
+  private takeOutOfService(portIndex: number): void {
+    const watch = this.links[portIndex]!;
+    const port = this.ports[portIndex]!;
+    watch.serving = false;
+    watch.lastOpenError = '';
+    try {
+      port.stopReadable();
+      port.close();
+    } catch (err) {
+      this.log.warn({ interface: port.ifname }, `closing the port of ${port.ifname}: ${(err as Error).message}`);
+    }
+    this.datapath.linkDown(portIndex);
+  }
+
+  /** Opens port `portIndex` anew on its interface, which is up; on failure logs why and tries on the next tick. */
+  private async returnToService(portIndex: number, newDevice: boolean): Promise<void> {
+    const watch = this.links[portIndex]!;
+    if (watch.reopening) return;
+    watch.reopening = true;
+    const name = this.ports[portIndex]!.ifname;
+    try {
+      // A new device starts with the driver's offloads, and restoring at stop is about the one uvs changed.
+      if (newDevice) this.coalescingTurnedOff.delete(name);
+      this.stopReceiveCoalescing([name]);
+      const [port] = await openPorts([name], {
+        backend: this.config.io.backend,
+        ring: this.config.io.rx === 'ring',
+      });
+      if (this.stopping) {
+        port!.close();
+        return;
+      }
+      const old = this.ports[portIndex]!;
+      watch.txDroppedBefore += old.txDropped;
+      this.ports[portIndex] = port!;
+      // The datapath keeps a MAC the config gave explicitly; one read from the device follows the device.
+      const configMac = this.config.interfaces[portIndex]!.mac;
+      const mac = configMac === watch.deviceMac ? port!.mac : configMac;
+      watch.ifindex = port!.ifindex;
+      watch.deviceMac = port!.mac;
+      watch.serving = true;
+      watch.seen = 'up';
+      watch.lastOpenError = '';
+      this.tx.count = 0;
+      this.datapath.linkUp(portIndex, port!.ifindex, mac, this.tx);
+      this.flush(portIndex);
+      this.watchPort(portIndex);
+      this.log.info(
+        { interface: name, link: 'up', ifindex: port!.ifindex, newDevice },
+        `link up: ${name} serving again${newDevice ? ' on the new device' : ''}`,
+      );
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== watch.lastOpenError) {
+        watch.lastOpenError = message;
+        this.log.warn(
+          { interface: name },
+          `cannot re-open ${name} although its link is up: ${message}; trying again every ${HOUSEKEEPING_MS} ms`,
+        );
+      }
+    } finally {
+      watch.reopening = false;
+    }
+  }
+
+  /** Saves a change to the state file, or undoes it when it cannot be saved (and throws why). */
   private async rulesChanged(): Promise<void> {
+    try {
+      await this.persisted.commit();
+    } finally {
+      this.statsBook.sync(this.core.rules.snapshot);
+    }
     const snapshot = this.core.rules.snapshot;
-    this.statsBook.sync(snapshot);
     for (const e of this.datapath.checkRules(snapshot).errors) this.log.warn(e);
-    await writeFileAtomic(this.config.state, stateText(snapshot));
     this.log.info({ generation: snapshot.generation, state: this.config.state }, 'rules changed');
   }
 

@@ -2,13 +2,14 @@
 // executeCommand(), the socket's 0600 mode, stale and live sockets, a missing daemon, and the state-file hook.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runUvsadm, sendCommand } from '../../src/control/client.js';
 import { executeCommand } from '../../src/control/handler.js';
+import { PersistedRules } from '../../src/control/persisted-rules.js';
 import { MAX_REQUEST_BYTES } from '../../src/control/protocol.js';
 import { ControlServer, ControlServerError } from '../../src/control/server.js';
 import { writeFileAtomic } from '../../src/control/state-file.js';
@@ -215,5 +216,51 @@ describe('control socket under misbehaving clients', () => {
     expect(await server.connectionCount()).toBe(0);
     expect(openFds()).toBe(before);
     expect((await sendCommand(socket, { argv: ['small'], stdin: '' })).stdout).toBe('small\n');
+  });
+});
+
+describe('a change whose state file cannot be saved', () => {
+  it('is not applied, and the client is told so', async () => {
+    const socket = join(dir, 'uvs.sock');
+    const stateDir = join(dir, 'state');
+    const state = join(stateDir, 'rules.state');
+    await mkdir(stateDir);
+    const lab = makeLab();
+    const persisted = new PersistedRules(
+      lab.core,
+      (snapshot) => formatRules(snapshot),
+      (text) => writeFileAtomic(state, text),
+    );
+    const server = await ControlServer.start({
+      socketPath: socket,
+      handler: ({ argv, stdin }) => executeCommand(lab.core, argv, stdin, lab.ctx),
+      onRulesChanged: () => persisted.commit(),
+    });
+    servers.push(server);
+    const saved = lines('-A -t 192.168.1.231:80 -s rr', '-a -t 192.168.1.231:80 -r 192.168.1.200:80 -m -w 1');
+    expect(await runUvsadm(['-R'], env(socket, saved))).toEqual({ stdout: '', stderr: '', exitCode: 0 });
+
+    // The directory goes away (a full or read-only disk fails the same way): nothing can be saved.
+    await rm(stateDir, { recursive: true });
+    const refused = [
+      ['-a', '-t', '192.168.1.231:80', '-r', '192.168.1.201:80', '-m'],
+      ['-e', '-t', '192.168.1.231:80', '-r', '192.168.1.200:80', '-m', '-w', '5'],
+      ['-E', '-t', '192.168.1.231:80', '-s', 'wlc'],
+      ['-D', '-t', '192.168.1.231:80'],
+      ['-C'],
+      ['--set', '10', '20', '30'],
+    ];
+    for (const argv of refused) {
+      const r = await runUvsadm(argv, env(socket));
+      expect(r.exitCode, argv.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^uvs: the state file could not be saved, so the change was not applied: ENOENT/);
+      expect(formatRules(lab.core.rules.snapshot), argv.join(' ')).toBe(saved);
+      expect(lab.core.rules.snapshot.timeouts).toEqual({ tcp: 900, tcpFin: 120, udp: 300 });
+    }
+
+    await mkdir(stateDir);
+    expect((await runUvsadm(refused[0]!, env(socket))).exitCode).toBe(0);
+    expect(await readFile(state, 'utf8')).toBe(formatRules(lab.core.rules.snapshot));
+    expect(lab.core.rules.snapshot.services[0]!.dests).toHaveLength(2);
   });
 });
