@@ -52,7 +52,7 @@ constexpr uint32_t kMinMtu = 68;
 // ConnFlag (src/conn/table.ts).
 constexpr uint32_t kFlagTemplate = 0x02;
 constexpr uint32_t kFlagNoOutput = 0x04;
-// Fwd (src/ipvs/dest.ts).
+// Fwd (src/dest/dest.ts).
 constexpr uint8_t kFwdMasq = 0;
 constexpr uint8_t kFwdTunnel = 2;
 constexpr uint8_t kFwdRoute = 3;

@@ -4,8 +4,8 @@
 
 import { ConnTable } from '../../src/conn/table.js';
 import { IpProto } from '../../src/constants.js';
-import { DestRegistry, Fwd } from '../../src/ipvs/dest.js';
-import { Stats } from '../../src/ipvs/stats.js';
+import { DestRegistry, Fwd } from '../../src/dest/dest.js';
+import { Stats } from '../../src/dest/stats.js';
 import type { BenchGroup, BenchModule, CaseResult } from '../types.js';
 
 const SIZES = [1 << 10, 1 << 16, 1 << 20] as const;

@@ -2,8 +2,8 @@
 // connection pays on top of the connection-table miss. Linear schedulers (lc, wlc, sed, nq, fo, ovf) walk
 // the whole list; hashing ones (sh, dh, mh) do not; lblc/lblcr add a cache lookup keyed by the VIP.
 import { IpProto } from '../../src/constants.js';
-import { Dest, Fwd } from '../../src/ipvs/dest.js';
-import { Stats } from '../../src/ipvs/stats.js';
+import { Dest, Fwd } from '../../src/dest/dest.js';
+import { Stats } from '../../src/dest/stats.js';
 import { createScheduler, SchedFlag, type SchedInput, schedulerNames } from '../../src/sched/index.js';
 import type { BenchCase, BenchGroup, BenchModule } from '../types.js';
 

@@ -29,7 +29,7 @@
 // flood of new flows cannot break established ones; the caller forwards the packet untracked (VPP lb).
 
 import { IpProto } from '../constants.js';
-import { type Dest, type DestRegistry, Fwd } from '../ipvs/dest.js';
+import { type Dest, type DestRegistry, Fwd } from '../dest/dest.js';
 import {
   isNewConnExpected,
   NEW_CONN_TIMEOUT,

@@ -10,9 +10,9 @@
 // the seed tutorial shows.
 
 import type { ConnTable } from '../conn/table.js';
-import { type Dest, Fwd, fwdNames } from '../ipvs/dest.js';
+import { type Dest, Fwd, fwdNames } from '../dest/dest.js';
+import type { Stats } from '../dest/stats.js';
 import { emptyReadout, type StatsReadout } from '../ipvs/estimator.js';
-import type { Stats } from '../ipvs/stats.js';
 import type { OptionName } from '../model/grammar.js';
 import { DEFAULT_NETMASK, protoName, type RulesSnapshot, type Service, type Timeouts } from '../model/rules.js';
 import { compareDests, compareServices, glibcSort } from '../model/save-format.js';

@@ -4,8 +4,8 @@
 // sync() does the same against each new rules snapshot. `-L --stats/--rate` read through it and `-Z` zeroes
 // through it.
 
+import type { Stats } from '../dest/stats.js';
 import { type Estimator, type EstimatorSet, emptyReadout, type StatsReadout } from '../ipvs/estimator.js';
-import type { Stats } from '../ipvs/stats.js';
 import type { RulesSnapshot } from '../model/rules.js';
 
 export class StatsBook {

@@ -32,9 +32,9 @@ import type { DirectorConfig } from '../config/director.js';
 import { NO_ENTRY } from '../conn/table.js';
 import { TcpDir, TcpFlag, tcpStateNames } from '../conn/tcp-state.js';
 import { EtherType, IpProto } from '../constants.js';
+import { Fwd, fwdNames } from '../dest/dest.js';
 import { type FrameBatch, FrameFlag, HEADROOM, PacketType, SLOT_SIZE } from '../io/batch.js';
 import { type IpvsCore, Schedule } from '../ipvs/core.js';
-import { Fwd, fwdNames } from '../ipvs/dest.js';
 import type { RulesSnapshot, Service } from '../model/rules.js';
 import { describeService } from '../model/rules.js';
 import {

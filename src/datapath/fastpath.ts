@@ -13,8 +13,8 @@
 // same figures as without the fast path.
 import type { ConnTable } from '../conn/table.js';
 import { nextStateTable, type Timeouts } from '../conn/tcp-state.js';
+import type { DestRegistry } from '../dest/dest.js';
 import type { FrameBatch } from '../io/batch.js';
-import type { DestRegistry } from '../ipvs/dest.js';
 import { type FastPathHandle, loadNative } from '../native.js';
 import type { NeighbourTable } from './neighbours.js';
 

@@ -31,7 +31,7 @@
 // Sending is always sendmmsg on the same socket, with a per-frame egress interface (batch.egressIfindex).
 import { loadNative, type NativeAddon, type RingHandle } from '../native.js';
 import type { FrameBatch } from './batch.js';
-import type { PacketPort } from './port.js';
+import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 import { DescriptorWakeups } from './wakeups.js';
 
 export interface AfPacketOptions {
@@ -62,14 +62,6 @@ export interface RingOptions {
 export const DEFAULT_RCVBUF = 8 * 1024 * 1024;
 /** 16 blocks of 1 MiB: about 10k full-size or 160k minimum-size frames between two reads. */
 export const DEFAULT_RING: Required<RingOptions> = { blockSize: 1 << 20, blockCount: 16, retireMs: 1 };
-
-export type WakeMode = 'poll' | 'busy' | 'coalesce';
-
-/**
- * Called when frames may be waiting. `status` is 0, or a negative libuv error code if the poll failed.
- * In 'busy' mode it is called on every event-loop turn.
- */
-export type ReadableCallback = (status: number) => void;
 
 /** An error from opening or closing a port; `code` is the errno name (EPERM, ENODEV, ...). */
 export class AfPacketError extends Error {

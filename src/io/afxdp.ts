@@ -41,9 +41,8 @@
 // `io.wake: coalesce` in the config) wake-ups are coalesced over ~1 ms while frames keep coming
 // (src/io/wakeups.ts; the rx ring holds ringSize frames: 2 ms at 1 Mpps).
 import { loadNative, type NativeAddon, type XdpHandle, type XdpSocketInfo } from '../native.js';
-import type { ReadableCallback, WakeMode } from './afpacket.js';
 import type { FrameBatch } from './batch.js';
-import type { PacketPort } from './port.js';
+import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 import { DescriptorWakeups } from './wakeups.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';

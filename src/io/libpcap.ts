@@ -23,11 +23,10 @@
 import { readFileSync } from 'node:fs';
 import { parseMac } from '../wire/addr.js';
 import { copyBytes } from '../wire/bytes.js';
-import type { ReadableCallback, WakeMode } from './afpacket.js';
 import { FRAME_SPACE, type FrameBatch, FrameFlag } from './batch.js';
 import { FrameQueue } from './frame-queue.js';
 import { ReadableNotifier } from './notifier.js';
-import type { PacketPort } from './port.js';
+import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 
 /** The part of `cap`'s Cap object this backend uses (cap/src/binding.cc). */
 export interface CapHandle {

@@ -6,11 +6,10 @@
 // Each port's receive queue is bounded and preallocated: a frame that arrives when it is full is dropped and
 // counted in `rxDropped`, as a full socket buffer would drop it. The sender does not learn of it.
 
-import type { ReadableCallback, WakeMode } from './afpacket.js';
 import { FRAME_SPACE, type FrameBatch } from './batch.js';
 import { FrameQueue } from './frame-queue.js';
 import { ReadableNotifier } from './notifier.js';
-import type { PacketPort } from './port.js';
+import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 
 /** Frames a port's receive queue holds when nothing is said. */
 export const DEFAULT_MEMORY_QUEUE = 256;

@@ -8,10 +8,9 @@
 // Waking up: in 'poll' mode the callback runs once per event-loop turn until the input is used up, then no
 // more (nothing else can arrive); in 'busy' mode it runs on every turn regardless.
 import { copyBytes } from '../wire/bytes.js';
-import type { ReadableCallback, WakeMode } from './afpacket.js';
 import { FRAME_SPACE, type FrameBatch, FrameFlag, HEADROOM } from './batch.js';
 import { PcapReader, PcapWriter, type PcapWriterOptions } from './pcap.js';
-import { type PacketPort, packetTypeOf } from './port.js';
+import { type PacketPort, packetTypeOf, type ReadableCallback, type WakeMode } from './port.js';
 
 const NS_PER_MS = 1_000_000;
 

@@ -2,10 +2,20 @@
 // (libpcap.ts), a pcap file (pcap-port.ts) and memory (memory.ts). The datapath and the daemon see only
 // PacketPort; open.ts picks the backend the config names.
 import { readMac } from '../wire/addr.js';
-import type { ReadableCallback, WakeMode } from './afpacket.js';
 import { type FrameBatch, PacketType } from './batch.js';
 
-export type { ReadableCallback, WakeMode } from './afpacket.js';
+/**
+ * How a port tells its owner that frames may be waiting: 'poll' waits on the descriptor, 'busy' calls back
+ * on every event-loop turn, 'coalesce' waits on the descriptor but drains on a short timer while traffic is
+ * heavy (wakeups.ts).
+ */
+export type WakeMode = 'poll' | 'busy' | 'coalesce';
+
+/**
+ * Called when frames may be waiting. `status` is 0, or a negative libuv error code if the poll failed.
+ * In 'busy' mode it is called on every event-loop turn.
+ */
+export type ReadableCallback = (status: number) => void;
 
 export interface PacketPort {
   readonly ifname: string;
@@ -15,6 +25,11 @@ export interface PacketPort {
   readonly mtu: number;
   /** Frames this port was asked to send but could not (refused, queue full, no such egress interface). */
   readonly txDropped: number;
+  /**
+   * Of txDropped, the frames lost because the socket's send buffer or the device queue was full; the rest
+   * were refused (malformed, too big, interface down, no such egress). Backends without a queue leave it out.
+   */
+  readonly txDroppedQueueFull?: number;
   /**
    * Fills `batch` with waiting frames, sets `batch.count` and returns it: 0 when nothing is waiting, a
    * negative errno on an error. Never throws.

@@ -10,7 +10,7 @@
 // at once; under load frames wait up to ~1 ms and come in batches of up to a millisecond's traffic, the
 // trade a TPACKET_V3 ring makes, without the ring's up to 1 ms wait for a lone frame.
 import type { NativeAddon, PollHandle } from '../native.js';
-import type { ReadableCallback, WakeMode } from './afpacket.js';
+import type { ReadableCallback, WakeMode } from './port.js';
 
 /** The drain interval while a coalescing port is busy. */
 const COALESCE_MS = 1;

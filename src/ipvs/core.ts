@@ -4,9 +4,9 @@
 
 import { ConnTable, INSERT_FULL, NO_ENTRY } from '../conn/table.js';
 import { IpProto } from '../constants.js';
+import { type Dest, DestRegistry } from '../dest/dest.js';
 import { type ApplyResult, type NumberedCommand, type RuleCommand, RulesModel, type Service } from '../model/rules.js';
 import type { SchedInput } from '../sched/types.js';
-import { type Dest, DestRegistry } from './dest.js';
 
 /** What `schedule()` decided. */
 export const Schedule = {

@@ -9,7 +9,7 @@
 // Shown counters are snapshot minus zero point, so, as in the kernel, they move only when the estimator
 // runs. Values here are doubles: exact integers up to 2^53, which byte counts scaled by 2^5 do not reach.
 
-import type { Stats } from './stats.js';
+import type { Stats } from '../dest/stats.js';
 
 /** Estimation period (the kernel's 2*HZ), in the ticks of `now`. */
 export const ESTIMATOR_PERIOD_SECONDS = 2;

@@ -3,8 +3,8 @@
 // objects (and with them their counters and every established connection), where a -C followed by the file
 // would move every destination to the trash and drop the connections' packets.
 
-import type { Dest } from '../ipvs/dest.js';
-import { DestRegistry } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
+import { DestRegistry } from '../dest/dest.js';
 import {
   type NumberedCommand,
   type RuleCommand,

@@ -10,7 +10,7 @@
 // without a port copies the service port seen so far, a repeated option is an error), which needs the raw
 // occurrences in order. So this is a small popt-style scanner driven by OPTIONS below.
 import { IpProto } from '../constants.js';
-import { Fwd, type FwdMethod } from '../ipvs/dest.js';
+import { Fwd, type FwdMethod } from '../dest/dest.js';
 import { parseSchedFlags } from '../sched/index.js';
 import { parseIpv4Address } from '../wire/addr.js';
 import { RulesError, RulesErrorCode } from './errors.js';

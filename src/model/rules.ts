@@ -7,8 +7,8 @@
 // after each change, exactly as the kernel's add_dest/upd_dest/del_dest hooks would be called one command at
 // a time. The live run cannot fail, because it repeats checks that already passed on the same state.
 import { IpProto } from '../constants.js';
-import { type Dest, type DestRegistry, Fwd, type FwdMethod } from '../ipvs/dest.js';
-import { Stats } from '../ipvs/stats.js';
+import { type Dest, type DestRegistry, Fwd, type FwdMethod } from '../dest/dest.js';
+import { Stats } from '../dest/stats.js';
 import { createScheduler } from '../sched/index.js';
 import type { Scheduler } from '../sched/types.js';
 import { ipv4ToString } from '../wire/addr.js';

@@ -8,8 +8,8 @@
 // - A file applies all-or-nothing: any parse or rule error rejects the whole file and names the line, where
 //   ipvsadm -R keeps the lines before a parse error and goes on after a kernel error.
 
-import type { Dest } from '../ipvs/dest.js';
-import { Fwd } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
+import { Fwd } from '../dest/dest.js';
 import { schedFlagNames } from '../sched/index.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { RulesError } from './errors.js';

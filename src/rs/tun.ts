@@ -12,8 +12,9 @@
 //
 // Runs in the foreground until SIGTERM/SIGINT; the TUN device is not persistent, so it disappears with the
 // process even after SIGKILL, and `uvs rs tun --undo` puts the sysctls back after a SIGKILL.
-import { AfPacketPort, type WakeMode } from '../io/afpacket.js';
+import { AfPacketPort } from '../io/afpacket.js';
 import { FrameBatch } from '../io/batch.js';
+import type { WakeMode } from '../io/port.js';
 import { loadNative, type NativeAddon } from '../native.js';
 import { parseIpv4Address } from '../wire/addr.js';
 import { IpipDecapsulator, TunBatch } from './decap.js';

@@ -1,6 +1,6 @@
 // Destination hashing (ip_vs_dh.c): 256 buckets dealt one per destination round-robin from the list head
 // (weights do not matter); the packet's destination address picks the bucket. No fallback.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { hash32 } from './hash.js';
 import type { SchedInput, Scheduler } from './types.js';
 

@@ -1,6 +1,6 @@
 // Weighted fail-over (ip_vs_fo.c): the non-overloaded destination with the highest weight (> 0); the first
 // in list order on ties.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import type { SchedInput, Scheduler } from './types.js';
 
 export class FoScheduler implements Scheduler {

@@ -1,7 +1,7 @@
 // Locality-based least-connection (ip_vs_lblc.c): each packet destination address sticks to one real
 // server (cache clusters); a cached choice is abandoned when it is gone, quiesced, or overloaded while
 // another server is under half load, and weighted least-connection picks a new one.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { LocalityCache, localityOverloaded } from './locality.js';
 import { weightedLeastConn } from './overhead.js';
 import type { SchedInput, SchedOptions, Scheduler } from './types.js';

@@ -2,7 +2,7 @@
 // to a set of real servers (newest first). The set's weighted least-connection member serves; when it is
 // overloaded, or none is usable, weighted least-connection over the service adds a member. A set untouched
 // for the expiration sheds its most loaded member.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { LocalityCache, localityOverloaded } from './locality.js';
 import { connOverhead, weightedLeastConn } from './overhead.js';
 import type { SchedInput, SchedOptions, Scheduler } from './types.js';

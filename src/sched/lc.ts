@@ -1,5 +1,5 @@
 // Least-connection (ip_vs_lc.c): the lowest overhead wins; ties go to the first in list order.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { connOverhead } from './overhead.js';
 import type { SchedInput, Scheduler } from './types.js';
 

@@ -4,7 +4,7 @@
 // like the kernel's failed GFP_ATOMIC allocation (the pick stands, uncached).
 // Expiry follows the kernel's 60-second timer (ip_vs_lblc_check_expire) tick for tick: the ticks are run
 // lazily, from the clock, before the next pick looks at the table, which is the only place they show.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { hash32 } from './hash.js';
 import type { SchedOptions } from './types.js';
 

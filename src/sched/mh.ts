@@ -1,7 +1,7 @@
 // Maglev hashing (ip_vs_mh.c; Eisenbud et al., NSDI '16, §3.4): every destination walks its own permutation
 // of a prime-sized lookup table, taking turns in list order, until each slot belongs to someone. The client
 // address (and with mh-port its source port) hashed with hsiphash picks the slot.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { type HsipKey, hsiphashU32, hsipKey } from './hash.js';
 import { hashablePort } from './ports.js';
 import { SchedFlag, type SchedInput, type Scheduler } from './types.js';

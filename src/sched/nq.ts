@@ -1,6 +1,6 @@
 // Never queue (ip_vs_nq.c): the first available destination with no active connection wins at once;
 // otherwise the shortest expected delay, (active + 1) / weight.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import type { SchedInput, Scheduler } from './types.js';
 
 export class NqScheduler implements Scheduler {

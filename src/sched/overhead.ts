@@ -1,5 +1,5 @@
 // Load measures shared by the least-connection family (include/net/ip_vs.h, ip_vs_wlc.c).
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 
 /**
  * ip_vs_dest_conn_overhead(): an active connection is taken to cost 256 inactive ones. The kernel computes

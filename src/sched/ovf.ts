@@ -1,6 +1,6 @@
 // Overflow (ip_vs_ovf.c): the highest-weight destination whose active connections do not exceed its weight;
 // when it fills up, the next heaviest takes the overflow. Ties go to the first in list order.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import type { SchedInput, Scheduler } from './types.js';
 
 export class OvfScheduler implements Scheduler {

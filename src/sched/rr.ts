@@ -1,5 +1,5 @@
 // Round-robin (ip_vs_rr.c): a pointer to the last destination picked; each pick walks on from it.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import type { SchedInput, Scheduler } from './types.js';
 
 export class RrScheduler implements Scheduler {

@@ -1,6 +1,6 @@
 // Shortest expected delay (ip_vs_sed.c): wlc's comparison with overhead = active + 1, so the connection
 // being placed counts and an idle heavy server beats an idle light one.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import type { SchedInput, Scheduler } from './types.js';
 
 /** ip_vs_sed_schedule() over a list. Allocates nothing. */

@@ -1,7 +1,7 @@
 // Source hashing (ip_vs_sh.c): 256 buckets filled from the destination list, each destination taking
 // `weight` consecutive buckets (at least one); the client address, and with sh-port its source port, picks
 // the bucket. sh-fallback probes other buckets when the first choice is unavailable.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { hash32 } from './hash.js';
 import { hashablePort } from './ports.js';
 import { SchedFlag, type SchedInput, type Scheduler } from './types.js';

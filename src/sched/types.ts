@@ -1,5 +1,5 @@
 // The scheduler plugin interface (DPVS include/ipvs/sched.h, kernel struct ip_vs_scheduler).
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 
 /** What a scheduler may look at in the packet that opens a connection. One object, reused per packet. */
 export interface SchedInput {

@@ -1,5 +1,5 @@
 // Weighted least-connection (ip_vs_wlc.c), the default scheduler: lowest overhead/weight.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import { weightedLeastConn } from './overhead.js';
 import type { SchedInput, Scheduler } from './types.js';
 

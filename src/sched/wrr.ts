@@ -1,6 +1,6 @@
 // Weighted round-robin (ip_vs_wrr.c): passes over the list at a falling weight threshold cw, in steps of the
 // weights' gcd, so a destination of weight w is picked w/gcd times per cycle, heaviest first.
-import type { Dest } from '../ipvs/dest.js';
+import type { Dest } from '../dest/dest.js';
 import type { SchedInput, Scheduler } from './types.js';
 
 /** Index standing for the list head (struct list_head of the service), before the first destination. */

@@ -11,8 +11,8 @@
 import { NO_ENTRY } from '../conn/table.js';
 import { TcpDir, TcpFlag } from '../conn/tcp-state.js';
 import { IpProto } from '../constants.js';
+import { Fwd } from '../dest/dest.js';
 import { IpvsCore, Schedule } from '../ipvs/core.js';
-import { Fwd } from '../ipvs/dest.js';
 import { RulesError } from '../model/errors.js';
 import { parseArgs, toRuleCommand } from '../model/grammar.js';
 import { parseRules, splitRuleLine } from '../model/save-format.js';

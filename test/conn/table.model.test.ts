@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConnTable, INSERT_FULL, NO_ENTRY } from '../../src/conn/table.js';
 import { Timeouts } from '../../src/conn/tcp-state.js';
 import { IpProto } from '../../src/constants.js';
-import { DestRegistry, Fwd } from '../../src/ipvs/dest.js';
-import { Stats } from '../../src/ipvs/stats.js';
+import { DestRegistry, Fwd } from '../../src/dest/dest.js';
+import { Stats } from '../../src/dest/stats.js';
 
 // A plain model of the table: key -> what was stored and when it expires. An entry exists for lookups while
 // expires > now, whether or not the table has reclaimed it yet.

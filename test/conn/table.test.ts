@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ConnTable, INSERT_FULL, NO_ENTRY } from '../../src/conn/table.js';
 import { TcpDir, Timeouts } from '../../src/conn/tcp-state.js';
 import { IpProto } from '../../src/constants.js';
-import { type Dest, DestRegistry, Fwd, type FwdMethod } from '../../src/ipvs/dest.js';
-import { Stats } from '../../src/ipvs/stats.js';
+import { type Dest, DestRegistry, Fwd, type FwdMethod } from '../../src/dest/dest.js';
+import { Stats } from '../../src/dest/stats.js';
 import { parseIpv4Address } from '../../src/wire/addr.js';
 
 const ip = (s: string): number => parseIpv4Address(s)!;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Stats } from '../../src/dest/stats.js';
 import { EstimatorSet, emptyReadout } from '../../src/ipvs/estimator.js';
-import { Stats } from '../../src/ipvs/stats.js';
 
 // Every value below was worked by hand from ip_vs_est.c:
 //   rate = delta << 9 (conns, pkts) or delta << 4 (bytes); avg += (rate - avg) >> 2 (arithmetic shift);

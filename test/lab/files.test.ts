@@ -2,7 +2,7 @@
 // `ipvsadm-save -n` prints them; the config must be the schema's shape with the lab's addresses.
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DestRegistry } from '../../src/ipvs/dest.js';
+import { DestRegistry } from '../../src/dest/dest.js';
 import { assertPrivate } from '../../src/lab/netns.js';
 import { labConfigYaml, labRules } from '../../src/lab/topology.js';
 import { RulesModel } from '../../src/model/rules.js';

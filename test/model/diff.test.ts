@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DestRegistry } from '../../src/ipvs/dest.js';
+import { DestRegistry } from '../../src/dest/dest.js';
 import { diffRules, snapshotOf } from '../../src/model/diff.js';
 import { RulesModel } from '../../src/model/rules.js';
 import { formatRules, parseRules } from '../../src/model/save-format.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IpProto } from '../../src/constants.js';
-import { Fwd } from '../../src/ipvs/dest.js';
+import { Fwd } from '../../src/dest/dest.js';
 import { RulesError } from '../../src/model/errors.js';
 import { type ParsedCommand, parseArgs, toRuleCommand } from '../../src/model/grammar.js';
 

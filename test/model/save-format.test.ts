@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpProto } from '../../src/constants.js';
-import { DestRegistry, Fwd } from '../../src/ipvs/dest.js';
+import { DestRegistry, Fwd } from '../../src/dest/dest.js';
 import { RulesError } from '../../src/model/errors.js';
 import { type RuleCommand, RulesModel } from '../../src/model/rules.js';
 import { formatRules, glibcSort, parseRules, restoreRules } from '../../src/model/save-format.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpProto } from '../../src/constants.js';
-import type { Dest } from '../../src/ipvs/dest.js';
+import type { Dest } from '../../src/dest/dest.js';
 import { DhScheduler } from '../../src/sched/dh.js';
 import { ShScheduler } from '../../src/sched/sh.js';
 import { SchedFlag } from '../../src/sched/types.js';

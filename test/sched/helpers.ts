@@ -1,7 +1,7 @@
 // Builders for scheduler tests: destinations, packet inputs, and the kernel's list order.
 import { IpProto } from '../../src/constants.js';
-import { Dest, Fwd } from '../../src/ipvs/dest.js';
-import { Stats } from '../../src/ipvs/stats.js';
+import { Dest, Fwd } from '../../src/dest/dest.js';
+import { Stats } from '../../src/dest/stats.js';
 import type { SchedInput } from '../../src/sched/types.js';
 import { parseIpv4Address } from '../../src/wire/addr.js';
 

@@ -1,6 +1,6 @@
 // A plain model of the kernel's struct list_head (include/linux/list.h) for reference schedulers in tests:
 // a circular doubly-linked list with a head sentinel, list_add at the head, list_del_rcu keeping `next`.
-import type { Dest } from '../../src/ipvs/dest.js';
+import type { Dest } from '../../src/dest/dest.js';
 
 export interface ListNode {
   dest: Dest | null;

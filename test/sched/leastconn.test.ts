@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Dest } from '../../src/ipvs/dest.js';
+import type { Dest } from '../../src/dest/dest.js';
 import { FoScheduler } from '../../src/sched/fo.js';
 import { LcScheduler } from '../../src/sched/lc.js';
 import { NqScheduler } from '../../src/sched/nq.js';

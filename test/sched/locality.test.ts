@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Dest } from '../../src/ipvs/dest.js';
+import type { Dest } from '../../src/dest/dest.js';
 import { LblcScheduler } from '../../src/sched/lblc.js';
 import { LblcrScheduler } from '../../src/sched/lblcr.js';
 import { dest, input, ip } from './helpers.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpProto } from '../../src/constants.js';
-import type { Dest } from '../../src/ipvs/dest.js';
+import type { Dest } from '../../src/dest/dest.js';
 import { MH_TAB_SIZE, MhScheduler } from '../../src/sched/mh.js';
 import { SchedFlag, type SchedInput } from '../../src/sched/types.js';
 import { dest, ip } from './helpers.js';

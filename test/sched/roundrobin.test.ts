@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Dest } from '../../src/ipvs/dest.js';
+import type { Dest } from '../../src/dest/dest.js';
 import { RrScheduler } from '../../src/sched/rr.js';
 import type { Scheduler } from '../../src/sched/types.js';
 import { WrrScheduler } from '../../src/sched/wrr.js';
