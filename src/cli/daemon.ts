@@ -13,6 +13,9 @@ config's rules: file; SIGHUP reloads it, keeping what did not change. uvsadm tal
 control socket. LEVEL is one of fatal, error, warn, info (default), debug, trace.
 `;
 
+/** After an uncaught error, how long the daemon gets to stop cleanly and write its last log lines. */
+const FATAL_STOP_MS = 3_000;
+
 export async function daemonMain(args: string[], err: NodeJS.WritableStream): Promise<number> {
   let values: { config?: string; rules?: string; 'log-level'?: string; help?: boolean };
   try {
@@ -38,7 +41,7 @@ export async function daemonMain(args: string[], err: NodeJS.WritableStream): Pr
     err.write(`uvs daemon: --config is required\n${DAEMON_USAGE}`);
     return 2;
   }
-  let daemon: Daemon;
+  let daemon: Daemon | undefined;
   try {
     daemon = new Daemon({
       configPath: values.config,
@@ -49,6 +52,7 @@ export async function daemonMain(args: string[], err: NodeJS.WritableStream): Pr
   } catch (e) {
     if (e instanceof DaemonError || e instanceof ConfigError || e instanceof AfPacketError) {
       err.write(`uvs daemon: ${e.message}\n`);
+      await daemon?.flushLog();
       return 1;
     }
     throw e;
@@ -63,5 +67,15 @@ export async function daemonMain(args: string[], err: NodeJS.WritableStream): Pr
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     process.on('SIGHUP', () => void daemon.reload());
+    // A bug must not leave the interfaces captured without a word: say it, stop (bounded), exit 1.
+    process.once('uncaughtException', (e) => {
+      daemon.log.fatal({ err: e }, 'uncaught error; the daemon stops');
+      const deadline = setTimeout(() => resolve(1), FATAL_STOP_MS);
+      const stopped = () => {
+        clearTimeout(deadline);
+        resolve(1);
+      };
+      daemon.stop().then(stopped, stopped);
+    });
   });
 }

@@ -4,7 +4,7 @@
 // and `uvs counters` asks there for the datapath's counters.
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { type DirectorConfig, loadConfig } from '../config/director.js';
 import { type CountersReport, countersReport } from '../control/counters.js';
 import { executeCommand } from '../control/handler.js';
@@ -24,12 +24,15 @@ import { RulesError } from '../model/errors.js';
 import { DEFAULT_TIMEOUTS, type NumberedCommand, type RulesSnapshot } from '../model/rules.js';
 import { formatRules, parseRules } from '../model/save-format.js';
 import { TraceServer, traceSocketPath } from '../trace/server.js';
+import { createDaemonLog, type DaemonLog } from './logger.js';
 import { formatProblems, preflight } from './preflight.js';
 
 /** How often idle housekeeping runs: connection expiry, neighbour retries, rate estimation (ms). */
 const HOUSEKEEPING_MS = 250;
 /** Receive calls per readiness callback before yielding to the event loop (timers, control socket). */
 const MAX_DRAINS_PER_WAKE = 64;
+/** How long stop waits for the log reader to take the last lines. */
+const LOG_FLUSH_MS = 1_000;
 
 export class DaemonError extends Error {
   constructor(message: string) {
@@ -67,6 +70,8 @@ export class Daemon {
   readonly config: DirectorConfig;
   readonly core: IpvsCore;
   readonly log: Logger;
+  /** Where `log` writes: bounded, so a stalled log reader never stalls forwarding (./logger.ts). */
+  private readonly daemonLog: DaemonLog;
   private datapath!: Datapath;
   private ports: PacketPort[] = [];
   private control: ControlServer | undefined;
@@ -91,7 +96,8 @@ export class Daemon {
   private stopping = false;
 
   constructor(options: DaemonOptions) {
-    this.log = pino({ name: 'uvs', level: options.logLevel ?? 'info' }, pino.destination({ dest: 2, sync: true }));
+    this.daemonLog = createDaemonLog({ level: options.logLevel ?? 'info' });
+    this.log = this.daemonLog.log;
     this.config = loadConfig(options.configPath);
     this.rulesPath = options.rulesPath ?? this.config.rules;
     this.core = new IpvsCore({ connCapacity: this.config.conn.capacity, ticksPerSecond: 1000 });
@@ -313,7 +319,12 @@ export class Daemon {
     await this.control?.close();
     await this.trace?.close();
     this.log.info('uvs daemon stopped');
-    this.log.flush();
+    await this.flushLog();
+  }
+
+  /** Gives the log reader a moment to take the last lines (stop, start failures, a fatal error); never blocks. */
+  flushLog(timeoutMs = LOG_FLUSH_MS): Promise<void> {
+    return this.daemonLog.flush(timeoutMs);
   }
 
   private closePorts(): void {
