@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from 'yaml';
 import { MAX_BATCH } from '../io/batch.js';
+import { DEFAULT_DEFENSE, type DefenseSettings } from '../ipvs/defense.js';
 import { ipv4ToString as fmt, parseIpv4Address, parseMac } from '../wire/addr.js';
 
 export const DEFAULT_CONTROL_PATH = '/run/uvs/uvs.sock';
@@ -72,6 +73,12 @@ export interface DirectorConfig {
   readonly state: string;
   readonly io: IoConfig;
   readonly conn: { readonly capacity: number };
+  /**
+   * `defense:` (the kernel's amemthresh, am_droprate, drop_entry, drop_packet, secure_tcp sysctls, and
+   * reclaim_embryonic). Optional so that configurations built in code may leave the core's settings alone;
+   * parseConfig always fills it.
+   */
+  readonly defense?: DefenseSettings;
 }
 
 /** Reads what `auto` stands for; the default reads sysfs, tests pass their own. */
@@ -136,12 +143,13 @@ export function prefixMask(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
 }
 
-const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'state', 'io', 'conn'];
+const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'state', 'io', 'conn', 'defense'];
 const INTERFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
 const NEIGHBOUR_KEYS = ['ip', 'mac'];
 const ROUTE_KEYS = ['to', 'via'];
 const IO_KEYS = ['backend', 'rx', 'wake', 'batch', 'gro'];
 const CONN_KEYS = ['capacity'];
+const DEFENSE_KEYS = ['amemthresh', 'am_droprate', 'drop_entry', 'drop_packet', 'secure_tcp', 'reclaim_embryonic'];
 
 class ConfigParser {
   private readonly lines = new LineCounter();
@@ -246,6 +254,26 @@ class ConfigParser {
     const connNode = top.get('conn');
     const conn = connNode === undefined ? new Map<string, Node>() : this.fields(connNode, CONN_KEYS, '"conn"');
     const capacity = this.integer(conn.get('capacity'), 'capacity', 1, 0x40000000, DEFAULT_CONN_CAPACITY);
+    const defenseNode = top.get('defense');
+    const defense =
+      defenseNode === undefined ? new Map<string, Node>() : this.fields(defenseNode, DEFENSE_KEYS, '"defense"');
+    const d = DEFAULT_DEFENSE;
+    const reclaimNode = defense.get('reclaim_embryonic');
+    let reclaimEmbryonic = d.reclaimEmbryonic;
+    if (reclaimNode !== undefined) {
+      if (!isScalar(reclaimNode) || typeof reclaimNode.value !== 'boolean') {
+        this.fail(ConfigErrorCode.badValue, reclaimNode, '"reclaim_embryonic" must be true or false');
+      }
+      reclaimEmbryonic = reclaimNode.value;
+    }
+    const defenseSettings: DefenseSettings = Object.freeze({
+      amemthresh: this.integer(defense.get('amemthresh'), 'amemthresh', 0, 0x40000000, d.amemthresh),
+      amDroprate: this.integer(defense.get('am_droprate'), 'am_droprate', 1, 0x7fffffff, d.amDroprate),
+      dropEntry: this.integer(defense.get('drop_entry'), 'drop_entry', 0, 3, d.dropEntry),
+      dropPacket: this.integer(defense.get('drop_packet'), 'drop_packet', 0, 3, d.dropPacket),
+      secureTcp: this.integer(defense.get('secure_tcp'), 'secure_tcp', 0, 3, d.secureTcp),
+      reclaimEmbryonic,
+    });
 
     return Object.freeze({
       interfaces: Object.freeze(interfaces),
@@ -256,6 +284,7 @@ class ConfigParser {
       state,
       io: ioConfig,
       conn: Object.freeze({ capacity }),
+      defense: defenseSettings,
     });
   }
 

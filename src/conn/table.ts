@@ -24,9 +24,15 @@
 // counts in its destination's ActiveConn/InActConn, so the caller should sweep the whole table every second
 // or so (budget ~ capacity / sweeps-per-second).
 //
-// Overflow policy: when every slot is in use, insert first reclaims expired entries (a bounded sweep); if
-// none is free it fails with INSERT_FULL and counts an overflow. Live connections are never evicted, so a
-// flood of new flows cannot break established ones; the caller forwards the packet untracked (VPP lb).
+// Overflow policy: when every slot is in use, insert first reclaims expired entries (a bounded sweep), then
+// (with `reclaimEmbryonic`, the default) the oldest embryonic TCP entry it can find in a bounded scan: one in
+// SYN_RECV or SYNACK, a handshake that never completed. Under a SYN flood from spoofed sources nearly every
+// entry is such a one, so a new client (or a new flood SYN) takes the slot of the oldest; a legitimate
+// handshake then has as long as the table takes to cycle once to complete. Established connections,
+// UDP entries and templates are never evicted, so a flood of new flows cannot break working ones. When
+// nothing can be reclaimed, insert fails with INSERT_FULL and counts an overflow; the caller forwards the
+// packet untracked (VPP lb). The kernel's table has no fixed size, so it never faces this choice: its
+// defenses (drop_entry, drop_packet, secure_tcp, in src/ipvs/defense.ts) act on memory instead.
 
 import { IpProto } from '../constants.js';
 import { type Dest, type DestRegistry, Fwd } from '../dest/dest.js';
@@ -67,6 +73,8 @@ export const INSERT_FULL = -2;
 const TEMPLATE_REARM_SECONDS = 60;
 /** Slots insert() may scan for expired entries when the free list is empty. */
 const OVERFLOW_SWEEP_BUDGET = 64;
+/** Slots insert() may scan for an embryonic entry to reclaim when expiry freed none. */
+const RECLAIM_SCAN_BUDGET = 64;
 
 export interface ConnTableOptions {
   /** Units of `now` per second; 1000 when `now` is in milliseconds (the default), 1 for seconds. */
@@ -88,6 +96,8 @@ export class ConnTable {
   readonly timeouts: Timeouts;
   /** secure_tcp level >= 2: use tcp_states_dos. */
   secureTcp = false;
+  /** When full, insert() may evict the oldest embryonic TCP entry (see the overflow policy above). */
+  reclaimEmbryonic = true;
 
   /** Live entries, templates included. */
   size = 0;
@@ -95,6 +105,10 @@ export class ConnTable {
   overflows = 0;
   /** Entries removed because they expired (lookups, sweeps and overflow reclaim). */
   expired = 0;
+  /** Embryonic entries evicted by insert() to make room in a full table. */
+  reclaimed = 0;
+  /** Entries removed by dropRandomEmbryonic() (the drop_entry defense). */
+  dropped = 0;
 
   // The hot record, 32 bytes per slot, seen through three views of one buffer. In 32-bit words:
   //   0 caddr  1 vaddr  2 daddr  3 cport << 16 | vport  4 dport << 16 | proto << 8 | flags  5 next (Int32)
@@ -125,6 +139,7 @@ export class ConnTable {
   private readonly seed: number;
   private freeHead: number;
   private sweepCursor = 0;
+  private reclaimCursor = 0;
 
   constructor(
     capacity: number,
@@ -343,7 +358,7 @@ export class ConnTable {
   ): number {
     if (this.freeHead === NO_ENTRY) {
       this.sweep(now, OVERFLOW_SWEEP_BUDGET);
-      if (this.freeHead === NO_ENTRY) {
+      if (this.freeHead === NO_ENTRY && !(this.reclaimEmbryonic && this.reclaimOldestEmbryonic())) {
         this.overflows++;
         return INSERT_FULL;
       }
@@ -584,6 +599,68 @@ export class ConnTable {
       if (cursor === this.capacity) cursor = 0;
     }
     this.sweepCursor = cursor;
+    return removed;
+  }
+
+  /**
+   * A TCP connection whose handshake has not completed (SYN_RECV, or SYNACK under secure_tcp): what
+   * ip_vs_random_dropentry() always drops, and what a SYN flood fills the table with.
+   */
+  isEmbryonic(i: number): boolean {
+    const word4 = this.rec[i * 8 + 4]!;
+    if ((word4 & (0xff00 | ConnFlag.inUse | ConnFlag.template)) !== ((IpProto.tcp << 8) | ConnFlag.inUse)) {
+      return false;
+    }
+    const state = this.state[i]!;
+    return state === TcpState.synRecv || state === TcpState.synAck;
+  }
+
+  /**
+   * Frees one embryonic entry, scanning at most RECLAIM_SCAN_BUDGET slots from where the last scan stopped.
+   * Entries are allocated from the slot the last eviction freed, so in a table that cycles this way the
+   * cursor's order is the order of age: the entry it finds is the oldest embryonic one. Returns true when a
+   * slot was freed.
+   */
+  private reclaimOldestEmbryonic(): boolean {
+    let cursor = this.reclaimCursor;
+    const n = Math.min(RECLAIM_SCAN_BUDGET, this.capacity);
+    for (let k = 0; k < n; k++) {
+      const i = cursor;
+      cursor++;
+      if (cursor === this.capacity) cursor = 0;
+      if (this.isEmbryonic(i)) {
+        this.reclaimCursor = cursor;
+        this.remove(i);
+        this.reclaimed++;
+        return true;
+      }
+    }
+    this.reclaimCursor = cursor;
+    return false;
+  }
+
+  /**
+   * ip_vs_random_dropentry() for the drop_entry defense: visits `buckets` hash chains chosen at random
+   * (the kernel visits 1/32 of its buckets each second) and removes the embryonic connections on them.
+   * The kernel also drops ESTABLISHED entries idle for over 60 s with at most 8 packets in, and UDP
+   * entries likewise, by a rate per packet count; uvs keeps no per-entry packet count (the native fast path
+   * forwards without one), so those stay. Returns how many entries were removed.
+   */
+  dropRandomEmbryonic(buckets: number): number {
+    let removed = 0;
+    const mask = this.bucketMask;
+    for (let k = 0; k < buckets; k++) {
+      let i = this.buckets[(Math.random() * 0x100000000) & mask]!;
+      while (i !== NO_ENTRY) {
+        const next = this.recNext[i * 8 + 5]!;
+        if (this.isEmbryonic(i)) {
+          this.remove(i);
+          removed++;
+        }
+        i = next;
+      }
+    }
+    this.dropped += removed;
     return removed;
   }
 

@@ -79,9 +79,11 @@ export const Drop = {
   icmpRateLimited: base + 26,
   /** A later fragment of a datagram whose first fragment uvs did not forward (reordered, or dropped). */
   fragmentUnknown: base + 27,
+  /** A SYN for a new connection dropped by the drop_packet defense (src/ipvs/defense.ts). */
+  defenseDropPacket: base + 28,
 } as const;
 
-export const DROP_COUNT = base + 28;
+export const DROP_COUNT = base + 29;
 
 /** Counter names indexed by reason: the wire names, then the datapath's. */
 export const dropNames: readonly string[] = (() => {

@@ -7,6 +7,7 @@ import { IpProto } from '../constants.js';
 import { type Dest, DestRegistry } from '../dest/dest.js';
 import { type ApplyResult, type NumberedCommand, type RuleCommand, RulesModel, type Service } from '../model/rules.js';
 import type { SchedInput } from '../sched/types.js';
+import { Defense } from './defense.js';
 
 /** What `schedule()` decided. */
 export const Schedule = {
@@ -35,6 +36,8 @@ export class IpvsCore {
   readonly dests = new DestRegistry();
   readonly rules: RulesModel;
   readonly conns: ConnTable;
+  /** drop_entry, drop_packet, secure_tcp (src/ipvs/defense.ts); the datapath runs its timer. */
+  readonly defense: Defense;
   readonly ticksPerSecond: number;
 
   /** Results of the last `schedule()` call; fields rather than a returned object, so nothing is allocated. */
@@ -53,6 +56,7 @@ export class IpvsCore {
       ...tableOptions,
       ticksPerSecond: this.ticksPerSecond,
     });
+    this.defense = new Defense(this.conns);
   }
 
   /** Applies one command or an all-or-nothing batch, then carries timeouts and removals to the connection layer. */

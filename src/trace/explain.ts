@@ -51,6 +51,8 @@ export const dropSentences: Readonly<Record<string, string>> = {
   ipv4Fragment: 'an IPv4 fragment uvs cannot forward: not TCP or UDP, or a first fragment too short to hold the ports',
   fragmentUnknown:
     'a later fragment of a datagram whose first fragment uvs did not forward (it came out of order, or was dropped)',
+  defenseDropPacket:
+    'a SYN for a new connection, dropped by the drop_packet defense while the connection table is nearly full',
   notRouted:
     'not for a virtual service, not for an address of the director and not a NAT reply: the director is not a router',
   noService: 'to an address of the director, but no virtual service listens on that protocol and port',

@@ -250,3 +250,42 @@ describe('loadConfig', () => {
     expect(() => loadConfig('/nonexistent/uvs.yaml', reader)).toThrow(/\/nonexistent\/uvs\.yaml: cannot read/);
   });
 });
+
+describe('parseConfig: defense', () => {
+  const base = 'interfaces:\n  - { name: eth0, addresses: [10.0.0.1/8] }\n';
+
+  it('defaults to the kernel sysctls with reclaiming on', () => {
+    expect(parseConfig(base, { reader }).defense).toEqual({
+      amemthresh: 1024,
+      amDroprate: 10,
+      dropEntry: 0,
+      dropPacket: 0,
+      secureTcp: 0,
+      reclaimEmbryonic: true,
+    });
+  });
+
+  it('takes the kernel names', () => {
+    const text = `${base}defense:\n  amemthresh: 5000\n  am_droprate: 4\n  drop_entry: 1\n  drop_packet: 3\n  secure_tcp: 2\n  reclaim_embryonic: false\n`;
+    expect(parseConfig(text, { reader }).defense).toEqual({
+      amemthresh: 5000,
+      amDroprate: 4,
+      dropEntry: 1,
+      dropPacket: 3,
+      secureTcp: 2,
+      reclaimEmbryonic: false,
+    });
+  });
+
+  it.each([
+    ['drop_entry: 4', 4, /"drop_entry" must be an integer in 0\.\.3/],
+    ['  secure_tcp: on', 4, /"secure_tcp" must be an integer in 0\.\.3/],
+    ['am_droprate: 0', 4, /"am_droprate" must be an integer in 1\.\./],
+    ['reclaim_embryonic: 1', 4, /"reclaim_embryonic" must be true or false/],
+    ['syn_cookies: 1', 4, /unknown key "syn_cookies" in "defense"/],
+  ])('rejects %s with its line', (entry, line, match) => {
+    const err = errorOf(`${base}defense:\n  ${entry.trim()}\n`);
+    expect(err.line).toBe(line);
+    expect(err.reason).toMatch(match);
+  });
+});
