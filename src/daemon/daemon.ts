@@ -4,6 +4,7 @@
 // and `uvs counters` asks there for the datapath's counters.
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { getSystemErrorName } from 'node:util';
 import type { Logger } from 'pino';
 import { type DirectorConfig, loadConfig } from '../config/director.js';
 import { type CountersReport, countersReport } from '../control/counters.js';
@@ -14,6 +15,7 @@ import { prepareStateDirectory, StateFileError, writeFileAtomic } from '../contr
 import { StatsBook } from '../control/stats-book.js';
 import { Datapath } from '../datapath/datapath.js';
 import { FrameBatch } from '../io/batch.js';
+import { type LinkState, linkStateAgrees, readLinkState } from '../io/link-state.js';
 import { setOffloads, stopReceiveCoalescing } from '../io/offloads.js';
 import { openPorts } from '../io/open.js';
 import type { PacketPort } from '../io/port.js';
@@ -33,6 +35,33 @@ const HOUSEKEEPING_MS = 250;
 const MAX_DRAINS_PER_WAKE = 64;
 /** How long stop waits for the log reader to take the last lines. */
 const LOG_FLUSH_MS = 1_000;
+
+/** What the daemon last saw of an interface's link (LinkWatch). */
+type LinkSeen = 'up' | 'down' | 'deleted';
+
+/**
+ * One datapath interface's link, for the link monitoring (Daemon.watchLinks()). A port is `serving` while
+ * it is open and watched; it is taken out of service when its link goes down or away, and opened anew when
+ * the link is up again.
+ */
+interface LinkWatch {
+  serving: boolean;
+  seen: LinkSeen;
+  /** ifindex of the device the port is (or was last) open on: another one under the name is a new device. */
+  ifindex: number;
+  /** ifindex sysfs showed at the last look, -1 when the interface did not exist. */
+  seenIfindex: number;
+  /** The device's MAC when its port was opened: the datapath follows a new device's MAC only from this one. */
+  deviceMac: number;
+  /** The device's carrier_changes at the last look (-1: unknown). */
+  carrierChanges: number;
+  /** A re-open is under way (openPorts is async for some backends). */
+  reopening: boolean;
+  /** The last re-open failure logged, so that a retry every tick does not repeat it. */
+  lastOpenError: string;
+  /** txDropped of the ports this interface had before the current one. */
+  txDroppedBefore: number;
+}
 
 export class DaemonError extends Error {
   constructor(message: string) {
@@ -55,6 +84,15 @@ export function stateText(snapshot: RulesSnapshot): string {
   const timeouts =
     t.tcp !== d.tcp || t.tcpFin !== d.tcpFin || t.udp !== d.udp ? `--set ${t.tcp} ${t.tcpFin} ${t.udp}\n` : '';
   return formatRules(snapshot) + timeouts;
+}
+
+/** ENETDOWN for -100: a negative errno (as recv() returns, and libuv's codes are on Linux) by its name. */
+function errnoName(negativeErrno: number): string {
+  try {
+    return getSystemErrorName(negativeErrno);
+  } catch {
+    return `errno ${-negativeErrno}`;
+  }
 }
 
 function readRules(path: string): NumberedCommand[] {
@@ -90,6 +128,10 @@ export class Daemon {
   private portTx = new Float64Array(0);
   /** 1 while a drain of that port is queued with setImmediate (a wake-up that ran out of its budget). */
   private drainScheduled = new Uint8Array(0);
+  /** Per port (by position in `ports`): its link as last seen, and whether the port serves. */
+  private links: LinkWatch[] = [];
+  /** Whether /sys/class/net shows this process's namespace (see watchLinks()). */
+  private linksFromSysfs = true;
   /** What stopReceiveCoalescing() turned off, per interface, to turn back on at stop. */
   private readonly coalescingTurnedOff = new Map<string, ('gro' | 'lro')[]>();
   private startedAt = performance.now();
@@ -117,9 +159,9 @@ export class Daemon {
    * XDP runs before GRO, so the afxdp backend needs nothing. An interface that cannot change them is logged,
    * not fatal: most virtual interfaces have no LRO.
    */
-  private stopReceiveCoalescing(): void {
+  private stopReceiveCoalescing(names: readonly string[] = this.config.interfaces.map((i) => i.name)): void {
     if (this.config.io.gro !== 'off' || this.config.io.backend === 'afxdp') return;
-    for (const { name } of this.config.interfaces) {
+    for (const name of names) {
       try {
         const changed = stopReceiveCoalescing(name);
         if (changed.length > 0) {
@@ -186,6 +228,24 @@ export class Daemon {
     this.portRx = new Float64Array(this.ports.length);
     this.portTx = new Float64Array(this.ports.length);
     this.drainScheduled = new Uint8Array(this.ports.length);
+    this.links = this.ports.map((p) => ({
+      serving: true,
+      seen: 'up',
+      ifindex: p.ifindex,
+      seenIfindex: p.ifindex,
+      deviceMac: p.mac,
+      carrierChanges: readLinkState(p.ifname)?.carrierChanges ?? -1,
+      reopening: false,
+      lastOpenError: '',
+      txDroppedBefore: 0,
+    }));
+    this.linksFromSysfs = this.ports.every((p) => linkStateAgrees(p.ifname, p.ifindex));
+    if (!this.linksFromSysfs) {
+      this.log.warn(
+        { sysfs: '/sys/class/net' },
+        "/sys/class/net does not show this process's network namespace (run uvs with `ip netns exec`, which mounts the namespace's own): an interface that goes down is seen only by its socket's error, and its port is re-opened blindly",
+      );
+    }
     this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
     const check = this.datapath.checkRules();
     for (const w of check.warnings) this.log.warn(w);
@@ -217,9 +277,7 @@ export class Daemon {
     this.tx.count = 0;
     this.datapath.announce(this.tx);
     this.flush(0);
-    for (let i = 0; i < this.ports.length; i++) {
-      this.ports[i]!.onReadable(() => this.drain(i), this.config.io.wake);
-    }
+    for (let i = 0; i < this.ports.length; i++) this.watchPort(i);
     this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
     this.log.info(
       { interfaces: this.ports.map((p) => p.ifname), control: this.config.control, io: this.config.io },
@@ -227,13 +285,25 @@ export class Daemon {
     );
   }
 
-  private drain(portIndex: number): void {
+  private watchPort(portIndex: number): void {
+    this.ports[portIndex]!.onReadable((status) => this.drain(portIndex, status), this.config.io.wake);
+  }
+
+  private drain(portIndex: number, status = 0): void {
+    if (status < 0) {
+      // libuv stops a poll on POLLERR and reports it as EBADF: the socket has an error pending.
+      this.portFailed(portIndex, status === -9 ? 'POLLERR' : errnoName(status));
+      return;
+    }
     const port = this.ports[portIndex]!;
     const rx = this.rx;
     const tx = this.tx;
     for (let k = 0; k < MAX_DRAINS_PER_WAKE; k++) {
       const n = port.recv(rx);
-      if (n <= 0) return;
+      if (n <= 0) {
+        if (n < 0) this.portFailed(portIndex, errnoName(n));
+        return;
+      }
       this.portRx[portIndex]! += n;
       tx.count = 0;
       this.datapath.processBatch(rx, tx, performance.now());
@@ -266,7 +336,7 @@ export class Daemon {
         ifname: p.ifname,
         rx: this.portRx[i]!,
         tx: this.portTx[i]!,
-        txDropped: p.txDropped,
+        txDropped: p.txDropped + (this.links[i]?.txDroppedBefore ?? 0),
       })),
       uptimeSeconds: (performance.now() - this.startedAt) / 1000,
     });
@@ -280,8 +350,177 @@ export class Daemon {
     this.rx.count = 0;
     this.tx.count = 0;
     this.datapath.processBatch(this.rx, this.tx, now);
-    this.flush(0);
+    const out = this.links.findIndex((l) => l.serving);
+    if (out >= 0) this.flush(out);
+    this.tx.count = 0;
     this.estimators.tick(now);
+    this.watchLinks();
+  }
+
+  // Link monitoring. An interface can go down and up, or be deleted and made again under the same name (a
+  // new ifindex), while uvs runs; the other interfaces must keep serving, and that one must serve again
+  // within a second of being back. Two signals, as neither alone is enough:
+  // - The port's own error. A packet socket gets ENETDOWN the moment its interface goes down or away; that
+  //   also stops its poll watcher (libuv stops a uv_poll_t on POLLERR), and a ring socket's error is never
+  //   cleared by a read. So the port is taken out of service at once (portFailed()), even for a down and up
+  //   quicker than a tick.
+  // - /sys/class/net/IF/ifindex, carrier and carrier_changes (src/io/link-state.ts), read on the
+  //   housekeeping timer: a few small reads per interface every 250 ms, no dependency. They say when the
+  //   link is up again, and they are the only sign of what raises no socket error: an AF_XDP socket on a
+  //   link that goes down (or down and up between two looks: a higher carrier count), a ring socket in busy
+  //   mode, a new device under the old name. rtnetlink would say the same without polling,
+  //   but Node cannot open a netlink socket without native code or a dependency, and a quarter of a second
+  //   is well inside what an operator notices.
+  // What changes: a port whose socket failed, or whose interface was deleted or replaced, is closed, and
+  // opened anew once an interface of its name is up (on the new device, with GRO/LRO off again and the
+  // datapath's egress and MAC following it). A port that raised no error stays open across a down and up of
+  // the same device (the kernel re-attaches a packet socket, and an AF_XDP socket and its program stay
+  // bound); re-opening it there would also loop on NICs whose link resets when an XDP program is attached.
+  // Either way, the neighbours learned on a link that went down are forgotten, and a link back in service
+  // gets a gratuitous ARP for its addresses, as the kernel does.
+
+  /** The housekeeping timer's look at every interface's link (see "Link monitoring" above). */
+  private watchLinks(): void {
+    if (this.stopping) return;
+    for (let i = 0; i < this.links.length; i++) {
+      const watch = this.links[i]!;
+      const name = this.ports[i]!.ifname;
+      // Without a sysfs for this namespace, take the link for up: a closed port is re-opened on every tick
+      // until that works.
+      const link: LinkState | null = this.linksFromSysfs
+        ? readLinkState(name)
+        : { ifindex: watch.ifindex, operstate: 'unknown', up: true, carrierChanges: -1 };
+      const seen: LinkSeen = link === null ? 'deleted' : link.up ? 'up' : 'down';
+      const newDevice = link !== null && link.ifindex !== watch.ifindex;
+      // Down and up again between two looks, unseen by the port (an AF_XDP socket raises no error).
+      const flapped =
+        link !== null &&
+        !newDevice &&
+        watch.seen === 'up' &&
+        seen === 'up' &&
+        watch.carrierChanges >= 0 &&
+        link.carrierChanges > watch.carrierChanges;
+      if (link !== null) watch.carrierChanges = link.carrierChanges;
+      const lastSeenIfindex = watch.seenIfindex;
+      watch.seenIfindex = link?.ifindex ?? -1;
+      if (flapped) {
+        this.log.warn(
+          { interface: name, link: 'down', carrierChanges: link.carrierChanges },
+          `link down: ${name} went down and up again since the last look`,
+        );
+      } else if (link !== null && lastSeenIfindex > 0 && link.ifindex !== lastSeenIfindex) {
+        this.log.warn(
+          { interface: name, link: 'deleted', ifindex: lastSeenIfindex, newIfindex: link.ifindex },
+          `link deleted: ${name} was deleted and made again (ifindex ${lastSeenIfindex} is now ${link.ifindex}); uvs moves to the new device when it is up`,
+        );
+      } else if (seen === 'deleted' && watch.seen !== 'deleted') {
+        this.log.warn(
+          { interface: name, link: 'deleted', ifindex: watch.ifindex },
+          `link deleted: ${name} is gone; uvs serves it again when an interface of that name is up, and the other interfaces keep serving`,
+        );
+      } else if (seen === 'down' && watch.seen === 'up') {
+        this.log.warn(
+          { interface: name, link: 'down', operstate: link?.operstate },
+          `link down: ${name} carries nothing until it is up again; the other interfaces keep serving`,
+        );
+      }
+      const wasUp = watch.seen === 'up' && !flapped && !newDevice;
+      watch.seen = seen;
+      if ((wasUp && seen !== 'up') || flapped) this.datapath.linkDown(i);
+      if (watch.serving && (seen === 'deleted' || newDevice)) this.takeOutOfService(i);
+      if (seen !== 'up') continue;
+      if (!watch.serving) void this.returnToService(i, newDevice);
+      else if (!wasUp) this.servingAgain(i, false);
+    }
+  }
+
+  /** A receive or a poll on port `portIndex` failed: its link went down or away (see "Link monitoring"). */
+  private portFailed(portIndex: number, error: string): void {
+    const watch = this.links[portIndex];
+    if (watch === undefined || !watch.serving || this.stopping) return;
+    const name = this.ports[portIndex]!.ifname;
+    this.log.warn(
+      { interface: name, link: 'down', error },
+      `link down or gone: the port of ${name} failed (${error}); out of service until it is up again, the other interfaces keep serving`,
+    );
+    if (watch.seen === 'up') watch.seen = 'down';
+    this.takeOutOfService(portIndex);
+  }
+
+  /** Closes port `portIndex` and forgets the neighbours learned on it; the slot keeps the closed port. */
+  private takeOutOfService(portIndex: number): void {
+    const watch = this.links[portIndex]!;
+    const port = this.ports[portIndex]!;
+    watch.serving = false;
+    watch.lastOpenError = '';
+    try {
+      port.stopReadable();
+      port.close();
+    } catch (err) {
+      this.log.warn({ interface: port.ifname }, `closing the port of ${port.ifname}: ${(err as Error).message}`);
+    }
+    this.datapath.linkDown(portIndex);
+  }
+
+  /**
+   * Port `portIndex` (re-opened, or kept open across a down and up) serves its link again: the datapath
+   * follows its device and announces its addresses there.
+   */
+  private servingAgain(portIndex: number, newDevice: boolean): void {
+    const watch = this.links[portIndex]!;
+    const port = this.ports[portIndex]!;
+    // The datapath keeps a MAC the config gave explicitly; one read from the device follows the device.
+    const configMac = this.config.interfaces[portIndex]!.mac;
+    const mac = configMac === watch.deviceMac ? port.mac : configMac;
+    watch.ifindex = port.ifindex;
+    watch.deviceMac = port.mac;
+    watch.serving = true;
+    watch.seen = 'up';
+    watch.lastOpenError = '';
+    this.tx.count = 0;
+    this.datapath.linkUp(portIndex, port.ifindex, mac, this.tx);
+    this.flush(portIndex);
+    this.log.info(
+      { interface: port.ifname, link: 'up', ifindex: port.ifindex, newDevice },
+      `link up: ${port.ifname} serving again${newDevice ? ' on the new device' : ''}`,
+    );
+  }
+
+  /** Opens port `portIndex` anew on its interface, which is up; on failure logs why and tries on the next tick. */
+  private async returnToService(portIndex: number, newDevice: boolean): Promise<void> {
+    const watch = this.links[portIndex]!;
+    if (watch.reopening) return;
+    watch.reopening = true;
+    const name = this.ports[portIndex]!.ifname;
+    try {
+      // A new device starts with the driver's offloads, and restoring at stop is about the one uvs changed.
+      if (newDevice) this.coalescingTurnedOff.delete(name);
+      this.stopReceiveCoalescing([name]);
+      const [port] = await openPorts([name], {
+        backend: this.config.io.backend,
+        ring: this.config.io.rx === 'ring',
+      });
+      if (this.stopping) {
+        port!.close();
+        return;
+      }
+      const old = this.ports[portIndex]!;
+      watch.txDroppedBefore += old.txDropped;
+      this.ports[portIndex] = port!;
+      this.servingAgain(portIndex, newDevice);
+      this.watchPort(portIndex);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== watch.lastOpenError) {
+        watch.lastOpenError = message;
+        this.log.warn(
+          { interface: name },
+          `cannot re-open ${name} although its link is up: ${message}; trying again every ${HOUSEKEEPING_MS} ms`,
+        );
+      }
+    } finally {
+      watch.reopening = false;
+    }
   }
 
   /** Saves a change to the state file, or undoes it when it cannot be saved (and throws why). */

@@ -384,9 +384,13 @@ export class Datapath {
     return { errors, warnings };
   }
 
-  /** Gratuitous ARP for every owned address (sent by the daemon at start); returns tx.count. */
-  announce(tx: FrameBatch): number {
+  /**
+   * Gratuitous ARP for every owned address (sent by the daemon at start), or only those of interface
+   * `onlyIfPos`; returns tx.count.
+   */
+  announce(tx: FrameBatch, onlyIfPos = -1): number {
     for (let i = 0; i < this.ifCount; i++) {
+      if (onlyIfPos >= 0 && i !== onlyIfPos) continue;
       for (const a of this.config.interfaces[i]!.addresses) {
         const j = tx.count;
         if (j >= tx.capacity) return j;
@@ -401,6 +405,36 @@ export class Datapath {
       }
     }
     return tx.count;
+  }
+
+  /**
+   * Interface `ifPos` went down or away: what was learned on it is forgotten, and packets waiting for those
+   * neighbours dropped (Drop.neighUnresolved), as the kernel's neigh_ifdown() flushes a device's entries.
+   * Static entries stay. Returns the packets dropped.
+   */
+  linkDown(ifPos: number): number {
+    const neigh = this.neigh;
+    let dropped = 0;
+    for (let s = 0; s < neigh.capacity; s++) {
+      const state = neigh.state[s];
+      if (state === NeighState.free || state === NeighState.static || neigh.ifPos[s] !== ifPos) continue;
+      dropped += neigh.fail(s);
+    }
+    this.drops[Drop.neighUnresolved]! += dropped;
+    return dropped;
+  }
+
+  /**
+   * Interface `ifPos` is back, perhaps as a new device (deleted and made again): frames for it leave by
+   * `ifindex` and carry `mac` from now on, and its addresses are announced on it again (gratuitous ARP, as
+   * the kernel does when a device comes up). Returns tx.count.
+   */
+  linkUp(ifPos: number, ifindex: number, mac: number, tx: FrameBatch): number {
+    this.ifIndex[ifPos] = ifindex;
+    this.ifMac[ifPos] = mac;
+    this.ifMacHigh[ifPos] = macHigh16(mac);
+    this.ifMacLow[ifPos] = macLow32(mac);
+    return this.announce(tx, ifPos);
   }
 
   /**
