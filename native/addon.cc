@@ -1,5 +1,5 @@
 // Node-API entry points. Every function that touches packets takes a whole batch per call: a crossing
-// costs about 150 ns here, so per-packet calls would dominate the datapath (DESIGN.md).
+// costs about 150 ns here, so per-packet calls would dominate the datapath (docs/design.md).
 #include <napi.h>
 
 #include "checksum.h"

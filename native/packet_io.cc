@@ -121,7 +121,7 @@ bool IsUint(const Napi::Value& v, uint32_t* out) {
 
 // A TPACKET_V3 receive ring: the kernel fills variable-length frames into fixed-size blocks and hands a
 // whole block over at once (when full, or after the retire timeout), so a busy socket costs no system call
-// per batch at all. DESIGN.md measured it at 0.39-0.42 Mpps against 0.30 for recvmmsg on this VM.
+// per batch at all. It measured 0.39-0.42 Mpps against 0.30 for recvmmsg on this VM (docs/design.md).
 struct Ring {
   uint8_t* map = nullptr;
   size_t map_len = 0;
@@ -195,7 +195,7 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) return fail("PACKET_AUXDATA");
   // The forwarder's own transmissions (and the kernel's) would otherwise come back as PACKET_OUTGOING.
   if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) return fail("PACKET_IGNORE_OUTGOING");
-  // rmem_max cannot be raised on these VMs; root can size past it with the FORCE variant (DESIGN.md).
+  // rmem_max cannot be raised on these VMs; root can size past it with the FORCE variant (docs/design.md).
   if (rcvbuf > 0) {
     int v = int(rcvbuf > 0x7fffffff ? 0x7fffffff : rcvbuf);
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) < 0 &&
@@ -241,7 +241,7 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
   // ETH_P_ALL taps run before the netdev ingress hook, so the socket still sees frames that an nftables
-  // ingress drop keeps from the kernel's stack; a socket bound to one EtherType would not (DESIGN.md).
+  // ingress drop keeps from the kernel's stack; a socket bound to one EtherType would not (docs/design.md).
   sll.sll_protocol = htons(ETH_P_ALL);
   sll.sll_ifindex = ifindex;
   if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0) {

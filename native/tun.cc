@@ -71,7 +71,7 @@ void TunClose(const Napi::CallbackInfo& info) {
 // tunWriteBatch(fd, bytes: Uint8Array, offset: Uint32Array, length: Uint32Array, count, result: Int32Array):
 // number written, or a negative errno for unusable arguments. A TUN descriptor takes exactly one packet per
 // write() and has no batched write, so the batch is a loop of write() inside this one call: the JS/native
-// crossing (about 150 ns, DESIGN.md) is paid once per batch. result = [written, dropped, last errno]. A full
+// crossing (about 150 ns, docs/design.md) is paid once per batch. result = [written, dropped, last errno]. A full
 // device queue (EAGAIN) drops the packet and carries on: the decapsulator stands in for a NIC, and a NIC drops.
 Napi::Value TunWriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -1,5 +1,5 @@
 // Protocol numbers and limits shared by the datapath, the control plane and the tools. One module, so the
-// two sides cannot drift apart (the Katran lesson in STYLE.md).
+// two sides cannot drift apart.
 
 export const EtherType = {
   ipv4: 0x0800,

@@ -9,7 +9,7 @@
 // baseline through plain kernel forwarding (added latency = contender - baseline). The C forwarder does only
 // UDP DNAT and has no TCP row.
 // Then it rewrites the live block of BENCHMARKS.md (between the bench:live markers; bench/run.mjs keeps it).
-// The method follows DESIGN.md, "Measuring on a small VM"; the figures it writes say how they were taken.
+// The method follows docs/design.md, "Measuring on a small VM"; the figures it writes say how they were taken.
 //
 // Usage: node bench/live/run.mjs [--quick] [--no-write] [--seconds=S] [--rates=50000,100000,...]
 //        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy|coalesce] [--batch=N] [--only=NAME,...]

@@ -14,7 +14,7 @@
 // director (uvs is not a router, and the kernel contenders' answers come from a RIP). The UDP part never uses
 // it. The RIPs' route in the generator namespace is for the TCP baseline, which connects to a RIP directly.
 //
-// DESIGN.md, "Measuring on a small VM": offloads off on every veth; threaded NAPI on the two receiving veths
+// docs/design.md, "Measuring on a small VM": offloads off on every veth; threaded NAPI on the two receiving veths
 // (director ingress and sink), which needs GRO on there, with those threads pinned to cpu1; rp_filter loose;
 // static neighbours so that ARP never sits in a measurement. Interface names are unique to the run (the NAPI
 // thread names carry them, and other runs may use eth0 at the same time); namespaces are removed by

@@ -1,6 +1,6 @@
 // Start-up checks of the director host, run before the daemon opens any interface. uvs owns its VIPs and
 // DIPs in user space, so the kernel must neither hold those addresses nor forward on the datapath interfaces:
-// otherwise it answers ARP, replies with RSTs and forwards duplicates (DESIGN.md). Every problem comes with
+// otherwise it answers ARP, replies with RSTs and forwards duplicates (docs/design.md). Every problem comes with
 // a one-line explanation and the command that fixes it.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -9,7 +9,7 @@
 //   a lone frame. A ring socket coalesces by itself (a block at a time), so there it is 'poll'.
 // - 'busy': the callback runs on every event-loop turn (setImmediate), whether or not anything arrived. It
 //   keeps one core busy, and is there because wake-ups across cores are slow on small VMs: a reader that
-//   sleeps between bursts loses frames there (DESIGN.md, "Measuring on a small VM").
+//   sleeps between bursts loses frames there (docs/design.md, "Wake-ups").
 //
 // What a received frame looks like:
 // - Checksums: a frame that arrives CHECKSUM_PARTIAL (TP_STATUS_CSUMNOTREADY; locally made packets on
@@ -23,7 +23,7 @@
 // - The port's own transmissions never come back (PACKET_IGNORE_OUTGOING).
 //
 // Receiving. Two ways, chosen at open(): recvmmsg (default), or a TPACKET_V3 ring (`ring` option), which
-// DESIGN.md measured at 0.39–0.42 Mpps against 0.30 for recvmmsg on this VM. recv(batch) fills the same
+// measured at 0.39–0.42 Mpps against 0.30 for recvmmsg on this VM (docs/design.md). recv(batch) fills the same
 // slots and metadata either way; with the ring it copies frames out of blocks the kernel has handed over,
 // without a system call. A ring hands over a partly filled block only after `retireMs`, which bounds the
 // latency it adds at low rates.

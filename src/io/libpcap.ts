@@ -3,9 +3,9 @@
 // so it is loaded only when this backend is chosen, and its absence becomes one sentence saying what to
 // install.
 //
-// Speed. `cap` calls back once per packet (pcap_dispatch(1) in a loop, one JS call each), which DESIGN.md
+// Speed. `cap` calls back once per packet (pcap_dispatch(1) in a loop, one JS call each), which was
 // measured at about 10k pps, against more than 360k pps for the batched AF_PACKET backend on the same veth
-// topology. It is not the default and not for load.
+// topology (docs/design.md, "The native boundary"). It is not the default and not for load.
 //
 // Batches. Each 'packet' callback copies the frame into a bounded ring of preallocated slots; recv() moves
 // what the ring holds into the FrameBatch. A full ring drops the new frame and counts it in `rxDropped`, as
@@ -15,7 +15,7 @@
 // What libpcap does not say, compared with AF_PACKET:
 // - Whether a frame arrived CHECKSUM_PARTIAL. Locally made packets on veth then carry unfinished TCP/UDP
 //   checksums and are forwarded as they are; turn the offloads off on such interfaces (`ethtool -K DEV tx
-//   off`), as DESIGN.md's measurement notes say.
+//   off`), as the benchmarks do (docs/design.md, "Checksums").
 // - The packet type: it is worked out from the destination MAC (packetTypeOf). Outgoing frames, the port's
 //   own included, are kept out by the `inbound` filter, as PACKET_IGNORE_OUTGOING does for AF_PACKET.
 // - A libpcap handle sends out of its own interface only, so send() hands each frame to the open port of its
@@ -114,7 +114,7 @@ export interface LibpcapOptions {
 }
 
 export const DEFAULT_PCAP_BUFFER = 8 * 1024 * 1024;
-/** About 0.4 s of what `cap` can deliver (~10k pps, DESIGN.md) between two reads. */
+/** About 0.4 s of what `cap` can deliver (~10k pps, docs/design.md) between two reads. */
 export const DEFAULT_PCAP_RING = 4096;
 /** Largest frame a batch slot holds. */
 

@@ -7,7 +7,7 @@
 // - On veths the sender's checksum, TSO and GSO offloads hand over partial checksums and 64 KB super-frames.
 //   uvs completes partial checksums and cuts TCP super-frames into segments itself (src/io/afpacket.ts), but
 //   both cost a copy, so the lab, the tests and the bench turn those offloads off on their veths, as a
-//   physical wire would (DESIGN.md, "Measuring on a small VM").
+//   physical wire would (docs/design.md, "Measuring on a small VM").
 import { loadNative, type Offloads } from '../native.js';
 
 export type { Offloads };

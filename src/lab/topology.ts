@@ -22,7 +22,7 @@
 //   web01 eth0 192.168.1.200 ---+                               |
 //   web02 eth0 192.168.1.201 -----------------------------------+
 //
-// The director's kernel is kept out of the way (DESIGN.md): no kernel addresses on the datapath interfaces,
+// The director's kernel is kept out of the way (docs/design.md): no kernel addresses on the datapath interfaces,
 // ip_forward=0, an nftables netdev ingress drop on them when nft is installed (AF_PACKET taps run before
 // that hook, so uvs still sees every frame), offloads off, rp_filter loose.
 import { spawnSync } from 'node:child_process';

@@ -23,7 +23,7 @@ import {
  *   the TUN device, never on the LAN interface). The kernel uses the larger of `all` and the device's value.
  * - arp_announce=2: never use the VIP as the source of an ARP request; pick the best local address.
  * - rp_filter=2 (loose) on `all`: the kernel uses the larger of `all` and the device's value, so 2 relaxes
- *   every interface at once. Strict mode (1) drops the asymmetric paths of DR and TUN (DESIGN.md); with TUN
+ *   every interface at once. Strict mode (1) drops the asymmetric paths of DR and TUN (docs/design.md); with TUN
  *   the client's packets arrive on the TUN device while the route back to the client leaves by the LAN.
  */
 export const ARP_SUPPRESSION_SYSCTLS: Readonly<Record<string, string>> = {

@@ -23,7 +23,7 @@ const ifaces = [
 ];
 
 describe('preflight', () => {
-  it('finds nothing wrong with a host prepared as DESIGN.md says', () => {
+  it('finds nothing wrong with a host prepared as docs/design.md says', () => {
     expect(preflight(ifaces, host(healthy, [{ dev: 'lo', addr: parseIpv4Address('127.0.0.1')!, prefix: 8 }]))).toEqual(
       [],
     );

@@ -1,5 +1,5 @@
 // Network-namespace harness for tests that move real packets (the shape of the kernel's
-// tools/testing/selftests/netfilter/ipvs.sh, see STYLE.md). Every namespace it creates carries a prefix
+// tools/testing/selftests/netfilter/ipvs.sh). Every namespace it creates carries a prefix
 // unique to the run, every address comes from 10.0.0.0/8 or 192.168.0.0/16 and lives only inside those
 // namespaces, and cleanup() removes them all; it also runs from a process 'exit' handler, so a failing or
 // interrupted test leaves nothing behind. A Node process cannot change its own namespace, so code that must
@@ -111,7 +111,7 @@ export class NetnsLab {
 
   /**
    * Turns checksum, TSO and GSO offloads on or off (`ethtool -K DEV tx rx tso gso`), as the measurements in
-   * DESIGN.md do, through the addon's ethtool ioctl (no ethtool program needed).
+   * docs/design.md do, through the addon's ethtool ioctl (no ethtool program needed).
    */
   setOffloads(ns: string, dev: string, on: boolean): void {
     this.assertOwn(ns);
