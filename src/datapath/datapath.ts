@@ -5,8 +5,8 @@
 // Per frame, a straight line of stages, each returning a Verdict (or CONTINUE):
 //   1. I/O flags and ingress interface; Ethernet (untagged, to our MAC or broadcast).
 //   2. ARP: answer requests for addresses owned on that link, learn the sender's MAC.
-//   3. IPv4: validate (wire views), trim Ethernet padding, refuse fragments (IPVS runs after defrag; uvs
-//      does not reassemble, so fragments are dropped and counted).
+//   3. IPv4: validate (wire views), trim Ethernet padding. Fragments are not reassembled: the first runs
+//      through the stages below and the later ones follow it (src/datapath/fragments.ts).
 //   4. ICMP: echo requests to owned addresses are answered; errors quoting a tracked connection are
 //      forwarded with ip_vs_nat_icmp's rewriting for NAT, unchanged through the connection's transmitter
 //      for DR/TUN.
