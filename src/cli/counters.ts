@@ -34,6 +34,7 @@ const counterMeanings: Readonly<Record<string, string>> = {
   arpReplies: 'ARP replies for the addresses uvs owns',
   arpRequests: 'ARP requests for next hops',
   arpLearned: 'neighbour MACs learned from ARP',
+  neighForgotten: 'learned neighbours forgotten by the ARP table gc (idle, or to make room)',
   echoReplies: 'ping replies for the addresses uvs owns',
   icmpErrorsSent: 'ICMP errors sent (fragmentation needed, ...)',
   queued: 'packets held until ARP found the next hop',

@@ -42,6 +42,39 @@ export interface NeighbourConfig {
   readonly mac: number;
 }
 
+/**
+ * `arp:` the neighbour table's thresholds and times, named after the kernel's sysctls
+ * (net.ipv4.neigh.default.gc_thresh1 ...); times in seconds.
+ */
+export interface ArpConfig {
+  /** Below this many learned entries the periodic gc forgets nothing. */
+  readonly gcThresh1: number;
+  /** Creating an entry with this many learned runs a forced gc (at most every 5 s). */
+  readonly gcThresh2: number;
+  /** Hard limit of learned entries; creating one at the limit always runs a forced gc first. */
+  readonly gcThresh3: number;
+  /** A stale entry neither used nor confirmed for this long is forgotten by the periodic gc. */
+  readonly gcStaleTime: number;
+  /** An ARP from a neighbour makes it reachable for a random time in [base/2, 3*base/2). */
+  readonly baseReachableTime: number;
+}
+
+/** The kernel's defaults. */
+export const DEFAULT_ARP: ArpConfig = Object.freeze({
+  gcThresh1: 128,
+  gcThresh2: 512,
+  gcThresh3: 1024,
+  gcStaleTime: 60,
+  baseReachableTime: 30,
+});
+/**
+ * Learned neighbours the table may hold: its arrays are allocated for this many at start, and the datapath's
+ * neighbour tick walks them all ten times a second.
+ */
+const MAX_GC_THRESH3 = 65536;
+/** A day, in seconds: longer neighbour times are a mistake, not a setting. */
+const MAX_ARP_SECONDS = 86400;
+
 export interface RouteConfig {
   /** Destination network (0 with prefixLen 0 for `default`). */
   readonly network: number;
@@ -66,6 +99,8 @@ export interface IoConfig {
 export interface DirectorConfig {
   readonly interfaces: readonly InterfaceConfig[];
   readonly neighbours: readonly NeighbourConfig[];
+  /** Optional so that configurations built in code get the kernel's defaults; parseConfig always fills it. */
+  readonly arp?: ArpConfig;
   readonly routes: readonly RouteConfig[];
   /** Absolute path of the initial rules file (resolved against the config file's directory), or null. */
   readonly rules: string | null;
@@ -143,11 +178,12 @@ export function prefixMask(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
 }
 
-const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'state', 'io', 'conn', 'defense'];
+const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'state', 'io', 'conn', 'defense', 'arp'];
 const INTERFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
 const NEIGHBOUR_KEYS = ['ip', 'mac'];
 const ROUTE_KEYS = ['to', 'via'];
 const IO_KEYS = ['backend', 'rx', 'wake', 'batch', 'gro'];
+const ARP_KEYS = ['gc_thresh1', 'gc_thresh2', 'gc_thresh3', 'gc_stale_time', 'base_reachable_time'];
 const CONN_KEYS = ['capacity'];
 const DEFENSE_KEYS = ['amemthresh', 'am_droprate', 'drop_entry', 'drop_packet', 'secure_tcp', 'reclaim_embryonic'];
 
@@ -278,6 +314,7 @@ class ConfigParser {
     return Object.freeze({
       interfaces: Object.freeze(interfaces),
       neighbours: Object.freeze(neighbours),
+      arp: this.arp(top.get('arp')),
       routes: Object.freeze(routes),
       rules,
       control,
@@ -285,6 +322,25 @@ class ConfigParser {
       io: ioConfig,
       conn: Object.freeze({ capacity }),
       defense: defenseSettings,
+    });
+  }
+
+  private arp(node: Node | undefined): ArpConfig {
+    const f = node === undefined ? new Map<string, Node>() : this.fields(node, ARP_KEYS, '"arp"');
+    const d = DEFAULT_ARP;
+    const gcThresh3 = this.integer(f.get('gc_thresh3'), 'gc_thresh3', 1, MAX_GC_THRESH3, d.gcThresh3);
+    return Object.freeze({
+      gcThresh1: this.integer(f.get('gc_thresh1'), 'gc_thresh1', 0, gcThresh3, Math.min(d.gcThresh1, gcThresh3)),
+      gcThresh2: this.integer(f.get('gc_thresh2'), 'gc_thresh2', 0, gcThresh3, Math.min(d.gcThresh2, gcThresh3)),
+      gcThresh3,
+      gcStaleTime: this.integer(f.get('gc_stale_time'), 'gc_stale_time', 1, MAX_ARP_SECONDS, d.gcStaleTime),
+      baseReachableTime: this.integer(
+        f.get('base_reachable_time'),
+        'base_reachable_time',
+        1,
+        MAX_ARP_SECONDS,
+        d.baseReachableTime,
+      ),
     });
   }
 

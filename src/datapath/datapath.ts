@@ -28,7 +28,7 @@
 // returned from a function that V8 did not inline. The service table and the scheduler take signed addresses
 // too, so not even a new connection makes the unsigned form.
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { DirectorConfig } from '../config/director.js';
+import { DEFAULT_ARP, type DirectorConfig } from '../config/director.js';
 import { NO_ENTRY } from '../conn/table.js';
 import { TcpDir, TcpFlag, tcpStateNames } from '../conn/tcp-state.js';
 import { EtherType, IpProto } from '../constants.js';
@@ -61,7 +61,7 @@ import { FrameCopier } from './copy.js';
 import { FastPath } from './fastpath.js';
 import { FragAction, type FragActionCode, FragmentTable } from './fragments.js';
 import { IcmpRateLimit } from './icmp-limit.js';
-import { MAX_PROBES, NeighbourTable, NeighState, NO_NEIGH, RETRY_SECONDS } from './neighbours.js';
+import { NeighbourTable, NeighState, NeighTimer, NO_NEIGH } from './neighbours.js';
 import { DROP_COUNT, Drop, dropNames, Verdict, type VerdictCode, verdictNames } from './reasons.js';
 
 /** node:diagnostics_channel name of the per-packet trace; see PacketTrace. */
@@ -81,12 +81,16 @@ const MIN_MTU = 68;
 const ARP_FRAME_LEN = ETH_HEADER_LEN + 28;
 /** How often resolution retries and releases run, in seconds. */
 const NEIGH_TICK_SECONDS = 0.1;
+/** Neighbour slots the periodic gc looks at per tick: a table of 1024 is walked in under two seconds. */
+const NEIGH_GC_SLOTS_PER_TICK = 64;
 
 export interface DatapathOptions {
   /** ifindex of each configured interface, in the configuration's order (default 1, 2, ...). */
   ifindexes?: readonly number[];
-  /** Neighbour entries (default 1024). */
+  /** Learned neighbour entries at most: gc_thresh3 (default the configuration's `arp.gc_thresh3`, 1024). */
   neighbourCapacity?: number;
+  /** Uniform in [0, 1), for the neighbours' reachable_time (default Math.random; tests fix it). */
+  random?: () => number;
   /** Packets that may wait for ARP resolution, over all next hops (default 256). */
   queueCapacity?: number;
   /**
@@ -110,6 +114,8 @@ export class DatapathCounters {
   arpReplies = 0;
   arpRequests = 0;
   arpLearned = 0;
+  /** Learned neighbours forgotten by the neighbour table's gc (idle, or to make room for a new one). */
+  neighForgotten = 0;
   echoReplies = 0;
   icmpErrorsSent = 0;
   /** Packets put on hold for ARP resolution, and released from hold. */
@@ -234,7 +240,6 @@ export class Datapath {
   private readonly copier = new FrameCopier();
   private nextTick = Number.NEGATIVE_INFINITY;
   private readonly tickInterval: number;
-  private readonly retryInterval: number;
   /** Slot j of tx holds a frame to send. */
   private emitted = false;
   /** A neighbour whose waiting packets the last ARP made sendable. */
@@ -307,8 +312,14 @@ export class Datapath {
 
     const tps = core.ticksPerSecond;
     this.tickInterval = NEIGH_TICK_SECONDS * tps;
-    this.retryInterval = RETRY_SECONDS * tps;
-    this.neigh = new NeighbourTable(options.neighbourCapacity ?? 1024, options.queueCapacity ?? 256, tps);
+    const arp = config.arp ?? DEFAULT_ARP;
+    this.neigh = new NeighbourTable({
+      queueCapacity: options.queueCapacity ?? 256,
+      ticksPerSecond: tps,
+      staticCapacity: config.neighbours.length,
+      arp: options.neighbourCapacity === undefined ? arp : { ...arp, gcThresh3: options.neighbourCapacity },
+      ...(options.random === undefined ? {} : { random: options.random }),
+    });
     for (const s of config.neighbours) {
       if (!this.route(s.ip) || this.outHop !== (s.ip | 0)) {
         throw new RangeError(`static neighbour ${ipv4ToString(s.ip)} is on no connected network`);
@@ -1017,6 +1028,7 @@ export class Datapath {
     const neigh = this.neigh;
     const known = neigh.find(hop, now);
     if (known !== NO_NEIGH && neigh.resolved(known)) {
+      neigh.use(known, now);
       writeMacWords(buf, off + EthField.dst, neigh.macHigh[known]!, neigh.macLow[known]!);
       this.emitted = true;
       return verdict;
@@ -1033,11 +1045,12 @@ export class Datapath {
     return Verdict.queued;
   }
 
-  private writeArpRequest(tx: FrameBatch, j: number, ifPos: number, target: number): void {
+  /** An ARP request for `target`: broadcast, or to `dstMac` when re-confirming a known neighbour. */
+  private writeArpRequest(tx: FrameBatch, j: number, ifPos: number, target: number, dstMac = BROADCAST_MAC): void {
     const off = tx.slotBase(j) + tx.headroom;
     const mac = this.ifMac[ifPos]!;
     const eth = this.ethRepr;
-    eth.dst = BROADCAST_MAC;
+    eth.dst = dstMac;
     eth.src = mac;
     eth.etherType = EtherType.arp;
     const arp = this.arpRepr;
@@ -1081,26 +1094,27 @@ export class Datapath {
     }
   }
 
-  /** Retries pending resolutions, gives up on those out of retries, sends what became sendable. */
+  /**
+   * Ages the neighbours, retries pending resolutions and re-confirmations, gives up on those out of retries,
+   * sends what became sendable.
+   */
   private tick(tx: FrameBatch, now: number): void {
     this.nextTick = now + this.tickInterval;
     this.core.defense.tick(now);
     const neigh = this.neigh;
+    neigh.age(now, NEIGH_GC_SLOTS_PER_TICK);
+    this.counters.neighForgotten = neigh.gcFreed;
     if (neigh.size === 0) return;
     for (let s = 0; s < neigh.capacity; s++) {
-      const state = neigh.state[s];
-      if (state === NeighState.incomplete) {
-        if (neigh.deadline[s]! > now) continue;
-        if (neigh.probes[s]! >= MAX_PROBES) {
-          this.drops[Drop.neighUnresolved]! += neigh.fail(s);
-        } else if (tx.count < tx.capacity) {
-          neigh.probes[s]!++;
-          neigh.deadline[s] = now + this.retryInterval;
-          this.writeArpRequest(tx, tx.count, neigh.ifPos[s]!, neigh.ip[s]!);
-          tx.count++;
-          this.counters.tx++;
-        }
-      } else if (state === NeighState.reachable && neigh.queueLen[s]! > 0) {
+      const action = neigh.timer(s, now, tx.count < tx.capacity);
+      if (action === NeighTimer.failed) {
+        this.drops[Drop.neighUnresolved]! += neigh.fail(s);
+      } else if (action !== NeighTimer.none) {
+        const dstMac = action === NeighTimer.unicast ? neigh.macOf(s) : BROADCAST_MAC;
+        this.writeArpRequest(tx, tx.count, neigh.ifPos[s]!, neigh.ip[s]!, dstMac);
+        tx.count++;
+        this.counters.tx++;
+      } else if (neigh.queueLen[s]! > 0 && neigh.resolved(s)) {
         this.release(tx, s);
       }
     }

@@ -88,7 +88,9 @@ function makePair(): { js: Datapath; fast: Datapath } {
   const make = (fastPath: boolean) => {
     const core = new IpvsCore({ connCapacity: 256, ticksPerSecond: 1000, seed: 11 });
     core.applyRules(parseRules(RULES));
-    return new Datapath(parseConfig(CONFIG), core, { fastPath, neighbourCapacity: 16, queueCapacity: 8 });
+    // Both draw the same reachable_time, so that their neighbours age alike.
+    const random = () => 0.5;
+    return new Datapath(parseConfig(CONFIG), core, { fastPath, neighbourCapacity: 16, queueCapacity: 8, random });
   };
   return { js: make(false), fast: make(true) };
 }
