@@ -160,7 +160,8 @@ export function formatCounters(r: CountersReport): string {
   const c = r.connections;
   lines.push(
     `connections: ${c.size} of ${c.capacity} entries in use (${formatShare(c.capacity > 0 ? c.size / c.capacity : 0)}), ` +
-      `${c.overflows} refused because the table was full, ${c.expired} expired`,
+      `${c.overflows} refused because the table was full, ${c.expired} expired, ` +
+      `${c.reclaimed} embryonic evicted for new connections, ${c.dropped} dropped by drop_entry`,
   );
   lines.push(`waiting for ARP: ${r.neighbourWaiting} ${r.neighbourWaiting === 1 ? 'packet' : 'packets'}`);
   return `${lines.join('\n')}\n`;

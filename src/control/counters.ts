@@ -39,6 +39,10 @@ export interface CountersReport {
     readonly overflows: number;
     /** Entries removed because they expired. */
     readonly expired: number;
+    /** Embryonic entries (SYN_RECV, SYNACK) a full table evicted to admit new connections. */
+    readonly reclaimed: number;
+    /** Embryonic entries removed by the drop_entry defense. */
+    readonly dropped: number;
   };
   /** Packets waiting now for ARP to resolve their next hop. */
   readonly neighbourWaiting: number;
@@ -57,6 +61,8 @@ export interface CountersSources {
     readonly capacity: number;
     readonly overflows: number;
     readonly expired: number;
+    readonly reclaimed: number;
+    readonly dropped: number;
   };
   readonly ports: readonly PortCounters[];
   readonly uptimeSeconds: number;
@@ -79,6 +85,8 @@ export function countersReport(src: CountersSources): CountersReport {
       capacity: src.conns.capacity,
       overflows: src.conns.overflows,
       expired: src.conns.expired,
+      reclaimed: src.conns.reclaimed,
+      dropped: src.conns.dropped,
     },
     neighbourWaiting: src.datapath.neigh.queued,
   };
@@ -106,6 +114,8 @@ export function asCountersReport(value: unknown): CountersReport | undefined {
     if (typeof ifname !== 'string' || !isCount(rx) || !isCount(tx) || !isCount(txDropped)) return undefined;
   }
   if (!isCountRecord(r.connections)) return undefined;
-  for (const k of ['size', 'capacity', 'overflows', 'expired']) if (!isCount(r.connections[k])) return undefined;
+  for (const k of ['size', 'capacity', 'overflows', 'expired', 'reclaimed', 'dropped']) {
+    if (!isCount(r.connections[k])) return undefined;
+  }
   return value as CountersReport;
 }

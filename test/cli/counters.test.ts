@@ -109,7 +109,8 @@ describe('uvs counters', () => {
       ),
     );
     expect(r.stdout).toContain(
-      `connections: 2 of 1024 entries in use (0.2%), 0 refused because the table was full, 0 expired\n`,
+      'connections: 2 of 1024 entries in use (0.2%), 0 refused because the table was full, 0 expired, ' +
+        '0 embryonic evicted for new connections, 0 dropped by drop_entry\n',
     );
     expect(r.stdout).toContain('waiting for ARP: 0 packets\n');
   });
@@ -180,14 +181,15 @@ describe('uvs counters', () => {
         neigh: { queued: 1 },
         dropSummary: () => ({}),
       },
-      conns: { size: 0, capacity: 16, overflows: 5, expired: 7 },
+      conns: { size: 0, capacity: 16, overflows: 5, expired: 7, reclaimed: 3, dropped: 2 },
       ports: [],
       uptimeSeconds: 0,
     });
     const text = formatCounters(empty);
     expect(text).toContain('drops: none\n');
     expect(text).toContain(
-      'connections: 0 of 16 entries in use (0.0%), 5 refused because the table was full, 7 expired\n',
+      'connections: 0 of 16 entries in use (0.0%), 5 refused because the table was full, 7 expired, ' +
+        '3 embryonic evicted for new connections, 2 dropped by drop_entry\n',
     );
     expect(text).not.toContain('interfaces');
     expect(text).toContain('fast path: off');

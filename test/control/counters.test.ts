@@ -41,7 +41,7 @@ describe('counters report', () => {
     expect(report.datapath.rx).toBe(6);
     expect(report.datapath.forwardedIn).toBe(3);
     expect(report.drops).toEqual({ noService: 1, tcpNoConn: 1, notForUs: 1 });
-    expect(report.connections).toEqual({ size: 3, capacity: 1024, overflows: 0, expired: 0 });
+    expect(report.connections).toEqual({ size: 3, capacity: 1024, overflows: 0, expired: 0, reclaimed: 0, dropped: 0 });
     expect(report.connections.size).toBe(dp.core.conns.size);
     expect(report.fastPath.enabled).toBe(dp.fastPathEnabled);
     expect(report.fastPath.share).toBe(dp.counters.fastPath / 6);
