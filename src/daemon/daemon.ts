@@ -26,6 +26,7 @@ import { RulesError } from '../model/errors.js';
 import { DEFAULT_TIMEOUTS, type NumberedCommand, type RulesSnapshot } from '../model/rules.js';
 import { formatRules, parseRules } from '../model/save-format.js';
 import { TraceServer, traceSocketPath } from '../trace/server.js';
+import { InterfaceLock, InterfaceLockError } from './interface-lock.js';
 import { createDaemonLog, type DaemonLog } from './logger.js';
 import { formatProblems, preflight } from './preflight.js';
 
@@ -110,6 +111,8 @@ export class Daemon {
   readonly log: Logger;
   /** Where `log` writes: bounded, so a stalled log reader never stalls forwarding (./logger.ts). */
   private readonly daemonLog: DaemonLog;
+  /** The interfaces held against a second daemon, from start to stop (./interface-lock.ts). */
+  private interfaceLock: InterfaceLock | undefined;
   private datapath!: Datapath;
   private ports: PacketPort[] = [];
   private control: ControlServer | undefined;
@@ -182,6 +185,22 @@ export class Daemon {
 
   /** Checks the host, loads the rules, opens the interfaces and starts serving. Throws DaemonError on a problem. */
   async start(): Promise<void> {
+    // Before anything touches the interfaces: a second daemon on them would forward every packet twice.
+    try {
+      this.interfaceLock = await InterfaceLock.acquire(this.config.interfaces.map((i) => i.name));
+    } catch (err) {
+      if (err instanceof InterfaceLockError) throw new DaemonError(err.message);
+      throw err;
+    }
+    try {
+      await this.startHoldingInterfaces();
+    } catch (err) {
+      this.interfaceLock.release();
+      throw err;
+    }
+  }
+
+  private async startHoldingInterfaces(): Promise<void> {
     const problems = preflight(
       this.config.interfaces.map((i) => ({
         name: i.name,
@@ -559,6 +578,7 @@ export class Daemon {
     this.closePorts();
     await this.control?.close();
     await this.trace?.close();
+    this.interfaceLock?.release();
     this.log.info('uvs daemon stopped');
     await this.flushLog();
   }
