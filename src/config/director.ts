@@ -96,6 +96,14 @@ export interface IoConfig {
   readonly gro: 'off' | 'keep';
 }
 
+export interface ReloadConfig {
+  /**
+   * What SIGHUP does with a rules file that holds no commands (emptied by mistake, truncated by a failed
+   * copy): 'refuse' (default) keeps the running rules and logs a warning; 'clear' removes every service.
+   */
+  readonly empty: 'refuse' | 'clear';
+}
+
 export interface DirectorConfig {
   readonly interfaces: readonly InterfaceConfig[];
   readonly neighbours: readonly NeighbourConfig[];
@@ -108,6 +116,8 @@ export interface DirectorConfig {
   readonly state: string;
   readonly io: IoConfig;
   readonly conn: { readonly capacity: number };
+  /** SIGHUP (the daemon's reload of the rules file); absent means the defaults. */
+  readonly reload?: ReloadConfig;
   /**
    * `defense:` (the kernel's amemthresh, am_droprate, drop_entry, drop_packet, secure_tcp sysctls, and
    * reclaim_embryonic). Optional so that configurations built in code may leave the core's settings alone;
@@ -178,13 +188,14 @@ export function prefixMask(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
 }
 
-const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'state', 'io', 'conn', 'defense', 'arp'];
+const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'state', 'io', 'conn', 'reload', 'defense', 'arp'];
 const INTERFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
 const NEIGHBOUR_KEYS = ['ip', 'mac'];
 const ROUTE_KEYS = ['to', 'via'];
 const IO_KEYS = ['backend', 'rx', 'wake', 'batch', 'gro'];
 const ARP_KEYS = ['gc_thresh1', 'gc_thresh2', 'gc_thresh3', 'gc_stale_time', 'base_reachable_time'];
 const CONN_KEYS = ['capacity'];
+const RELOAD_KEYS = ['empty'];
 const DEFENSE_KEYS = ['amemthresh', 'am_droprate', 'drop_entry', 'drop_packet', 'secure_tcp', 'reclaim_embryonic'];
 
 class ConfigParser {
@@ -290,6 +301,12 @@ class ConfigParser {
     const connNode = top.get('conn');
     const conn = connNode === undefined ? new Map<string, Node>() : this.fields(connNode, CONN_KEYS, '"conn"');
     const capacity = this.integer(conn.get('capacity'), 'capacity', 1, 0x40000000, DEFAULT_CONN_CAPACITY);
+    const reloadNode = top.get('reload');
+    const reload =
+      reloadNode === undefined ? new Map<string, Node>() : this.fields(reloadNode, RELOAD_KEYS, '"reload"');
+    const reloadConfig: ReloadConfig = Object.freeze({
+      empty: this.choice(reload.get('empty'), 'empty', ['refuse', 'clear'], 'refuse'),
+    });
     const defenseNode = top.get('defense');
     const defense =
       defenseNode === undefined ? new Map<string, Node>() : this.fields(defenseNode, DEFENSE_KEYS, '"defense"');
@@ -321,6 +338,7 @@ class ConfigParser {
       state,
       io: ioConfig,
       conn: Object.freeze({ capacity }),
+      reload: reloadConfig,
       defense: defenseSettings,
     });
   }

@@ -561,7 +561,17 @@ export class Daemon {
       return;
     }
     try {
-      const target = snapshotOf(readRules(this.rulesPath));
+      const inFile = readRules(this.rulesPath);
+      // An empty file is far more often a mistake (a truncated copy, an editor's crash) than a wish to remove
+      // every service, so it takes the config's consent.
+      if (inFile.length === 0 && (this.config.reload?.empty ?? 'refuse') === 'refuse') {
+        this.log.warn(
+          { rules: this.rulesPath, fix: 'to let an empty rules file remove every service: reload: { empty: clear }' },
+          'SIGHUP reload refused: the rules file holds no commands; the running rules are unchanged',
+        );
+        return;
+      }
+      const target = snapshotOf(inFile);
       const commands = diffRules(this.core.rules.snapshot, target);
       this.core.applyRules(commands.map((command) => ({ command })));
       await this.rulesChanged();

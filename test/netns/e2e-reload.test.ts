@@ -1,8 +1,10 @@
 // SIGHUP in the NAT lab (uvs issue 6): the daemon re-reads its rules file and applies only the difference,
 // so a connection open across the reload keeps its real server and completes intact, while new connections
-// follow the new rules; a rules file with an error is refused whole and the running rules stay.
-import { writeFileSync } from 'node:fs';
+// follow the new rules; a rules file with an error is refused whole and the running rules stay, and so is an
+// empty one unless the config consents (issue 13).
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDirector } from '../../src/lab/run.js';
 import {
   destinationOf,
   type EchoResult,
@@ -92,5 +94,34 @@ describe.skipIf(!canUseNetns)(`uvs daemon SIGHUP reload ${netnsSkipReason}`, () 
     const after = await uvsadmOk(l, ['-Ln']);
     expect(after).toContain('TCP  192.168.1.231:80 wrr');
     expect(after).not.toContain('192.168.1.202');
+  }, 60_000);
+
+  it('refuses an empty rules file and keeps the rules, unless the config says reload: { empty: clear }', async () => {
+    const l = lab!;
+    const saved = await uvsadmOk(l, ['-Sn']);
+    expect(saved).toContain('-A -t 192.168.1.231:80');
+    const refusals = () => l.children.at(-1)!.stderr.split('the rules file holds no commands').length - 1;
+    for (const text of ['', '# every line commented out\n\n']) {
+      const before = refusals();
+      writeFileSync(l.topology.rulesPath, text);
+      l.director!.reload();
+      for (let i = 0; i < 50 && refusals() === before; i++) await sleep(100);
+      expect(refusals()).toBe(before + 1);
+      expect(await uvsadmOk(l, ['-Sn'])).toBe(saved);
+    }
+
+    // With the config's consent, the same empty file removes every service. The restart keeps the rules (the
+    // state file wins over the empty rules file).
+    await l.director!.stop();
+    writeFileSync(l.topology.configPath, `${readFileSync(l.topology.configPath, 'utf8')}reload: { empty: clear }\n`);
+    l.director = await startDirector(l.topology, l.distDir, l.children);
+    expect(await uvsadmOk(l, ['-Sn'])).toBe(saved);
+    l.director.reload();
+    let listing = saved;
+    for (let i = 0; i < 50 && listing !== ''; i++) {
+      await sleep(100);
+      listing = await uvsadmOk(l, ['-Sn']);
+    }
+    expect(listing).toBe('');
   }, 60_000);
 });
