@@ -512,9 +512,6 @@ export class Daemon {
     watch.reopening = true;
     const name = this.ports[portIndex]!.ifname;
     try {
-      // A new device starts with the driver's offloads, and restoring at stop is about the one uvs changed.
-      if (newDevice) this.coalescingTurnedOff.delete(name);
-      this.stopReceiveCoalescing([name]);
       const [port] = await openPorts([name], {
         backend: this.config.io.backend,
         ring: this.config.io.rx === 'ring',
@@ -523,6 +520,10 @@ export class Daemon {
         port!.close();
         return;
       }
+      // A new device starts with the driver's offloads, and restoring at stop is about the one uvs changed.
+      // Once per re-open, not per attempt: an interface whose offloads cannot be read would log every tick.
+      if (newDevice) this.coalescingTurnedOff.delete(name);
+      this.stopReceiveCoalescing([name]);
       const old = this.ports[portIndex]!;
       watch.txDroppedBefore += old.txDropped;
       this.ports[portIndex] = port!;
