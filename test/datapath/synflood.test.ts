@@ -4,7 +4,12 @@
 // the second the fix.
 import { describe, expect, it } from 'vitest';
 import { runSynFlood, type SynFloodOptions } from '../../bench/flood/synflood.js';
+import { parseConfig } from '../../src/config/director.js';
+import { Datapath } from '../../src/datapath/datapath.js';
+import { FrameBatch } from '../../src/io/batch.js';
+import { IpvsCore } from '../../src/ipvs/core.js';
 import { DEFAULT_DEFENSE } from '../../src/ipvs/defense.js';
+import { topologyYaml } from './helpers.js';
 
 // 4096 slots, 65536 spoofed sources, four times the table's size in SYNs every simulated second, 10 s.
 const FLOOD: SynFloodOptions = { capacity: 4096, sources: 65536, floodPerSecond: 16384, seconds: 10, rttMs: 20 };
@@ -45,5 +50,22 @@ describe('SYN flood against a full connection table (NAT)', () => {
     expect(r.levels.dropPacket).toBe(2);
     expect(r.droppedByDropPacket).toBeGreaterThan(0);
     expect(r.failures.some((f) => /SYN not forwarded: defenseDropPacket$/.test(f))).toBe(true);
+  });
+});
+
+describe('defense: in the director configuration', () => {
+  it('reaches the core and its connection table when the datapath is made', () => {
+    const config = parseConfig(
+      `${topologyYaml()}defense: { amemthresh: 10, drop_entry: 3, secure_tcp: 3, reclaim_embryonic: false }\n`,
+    );
+    const core = new IpvsCore({ connCapacity: 64, ticksPerSecond: 1000, seed: 7 });
+    expect(core.conns.reclaimEmbryonic).toBe(true);
+    const dp = new Datapath(config, core);
+    expect([core.defense.amemthresh, core.defense.dropEntry, core.defense.secureTcp]).toEqual([10, 3, 3]);
+    expect(core.conns.reclaimEmbryonic).toBe(false);
+    // The first batch runs the defense timer: secure_tcp 3 turns the dos state table on.
+    expect(core.conns.secureTcp).toBe(false);
+    dp.processBatch(new FrameBatch(1), new FrameBatch(4), 1000);
+    expect(core.conns.secureTcp).toBe(true);
   });
 });
