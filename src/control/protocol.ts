@@ -11,7 +11,12 @@
 /** Where uvsadm and the daemon meet unless told otherwise (--socket, UVS_SOCKET, the daemon's config). */
 export const DEFAULT_SOCKET_PATH = '/run/uvs/uvs.sock';
 
-/** A rules file for -R is the only large request; anything past this is refused, not buffered. */
+/**
+ * A rules file for -R is the only large request; anything past this is refused, not buffered. A rules line is
+ * some 50 bytes, so 16 MiB is a restore of a few hundred thousand services and destinations, far past what a
+ * director runs. Only root can connect (the socket is 0600), and the server holds at most
+ * MAX_CONTROL_CONNECTIONS requests at once and frees each as soon as it is answered or refused.
+ */
 export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 export interface ControlRequest {
