@@ -1,9 +1,11 @@
 // Two `uvs daemon`s on the same interfaces in one namespace, each with its own control socket and state file:
 // the second is refused in one line naming the first's PID, before it touches anything; the interfaces are
-// free again once the first stops, and after a kill -9 (the kernel drops the lock with the process).
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+// free again once the first stops, and after a kill -9 (the kernel drops the lock with the process). Also the
+// state file's directory at start: made when missing, cleared of what a killed daemon left.
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runUvsadm } from '../../src/control/client.js';
 import { NsChild } from '../../src/lab/netns.js';
 import { buildTopology, type LabTopology } from '../../src/lab/topology.js';
 import { canUseNetns, compileForChildren, netnsSkipReason } from './harness.js';
@@ -35,10 +37,9 @@ describe.skipIf(!canUseNetns)(`one uvs daemon per interface ${netnsSkipReason}`,
   }, 30_000);
 
   /** A config like the lab's, with its own control socket and state file (`name` tells them apart). */
-  function configFor(name: string): { configPath: string; control: string; state: string } {
+  function configFor(name: string, state = join(topology!.dir, `${name}.state`)) {
     const t = topology!;
     const control = join(t.dir, `${name}.sock`);
-    const state = join(t.dir, `${name}.state`);
     const text = readFileSync(t.configPath, 'utf8')
       .replace(/^control: .*$/m, `control: ${control}`)
       .replace(/^state: .*$/m, `state: ${state}`);
@@ -59,8 +60,8 @@ describe.skipIf(!canUseNetns)(`one uvs daemon per interface ${netnsSkipReason}`,
   }
 
   /** Starts a daemon and waits until it is running (its signal handlers are in place only then). */
-  async function startDaemon(name: string): Promise<NsChild> {
-    const { configPath, control } = configFor(name);
+  async function startDaemon(name: string, state?: string): Promise<NsChild> {
+    const { configPath, control } = configFor(name, state);
     const child = spawnDaemon(configPath);
     let exited = false;
     void child.done.then(() => {
@@ -112,4 +113,30 @@ describe.skipIf(!canUseNetns)(`one uvs daemon per interface ${netnsSkipReason}`,
     fourth.proc.kill('SIGTERM');
     expect(await fourth.done, fourth.stderr).toEqual({ code: 0, signal: null });
   }, 120_000);
+
+  it('makes a missing state directory (0700) so that uvsadm changes are saved, and removes what kill -9 left', async () => {
+    const stateDir = join(topology!.dir, 'var', 'lib', 'uvs');
+    const state = join(stateDir, 'rules.state');
+    const daemon = await startDaemon('stateful', state);
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+    const env = { socketEnv: configFor('stateful', state).control, readStdin: async () => '' };
+    expect(await runUvsadm(['-A', '-t', '192.168.1.231:81', '-s', 'rr'], env)).toEqual({
+      stdout: '',
+      stderr: '',
+      exitCode: 0,
+    });
+    expect(readFileSync(state, 'utf8')).toContain('-A -t 192.168.1.231:81 -s rr\n');
+
+    // Killed in the middle of saves: its temporary files stay behind; the next start removes them.
+    daemon.proc.kill('SIGKILL');
+    await daemon.done;
+    const leftovers = Array.from({ length: 7 }, (_, i) => `.rules.state.${daemon.proc.pid}.${'0'.repeat(11)}${i}.tmp`);
+    for (const name of leftovers) writeFileSync(join(stateDir, name), 'half a save');
+    const again = await startDaemon('stateful', state);
+    expect(readdirSync(stateDir)).toEqual(['rules.state']);
+    expect(again.stderr).toContain('removed temporary state files left by a killed daemon');
+    expect((await runUvsadm(['-Sn'], env)).stdout).toContain('-A -t 192.168.1.231:81 -s rr\n');
+    again.proc.kill('SIGTERM');
+    expect(await again.done, again.stderr).toEqual({ code: 0, signal: null });
+  }, 60_000);
 });
