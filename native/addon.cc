@@ -10,6 +10,11 @@
 #include "tun.h"
 #include "xdp_io.h"
 
+namespace uvs {
+// native/notify.cc: sd_notify(3) without libsystemd.
+void RegisterNotify(Napi::Env env, Napi::Object exports);
+}  // namespace uvs
+
 namespace {
 
 // The element type must match exactly: node-addon-api's As<T>() does not check it, and a Uint8Array taken
@@ -138,6 +143,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   uvs::RegisterFastPath(env, exports);
   uvs::RegisterTun(env, exports);
   uvs::RegisterXdpIo(env, exports);
+  uvs::RegisterNotify(env, exports);
   return exports;
 }
 

@@ -294,6 +294,11 @@ export interface NativeAddon {
   offloadsGet(netns: string | null, ifname: string): Offloads;
   /** Sets the offloads named in `want` (the others stay), as `ethtool -K` would. Throws like offloadsGet. */
   offloadsSet(netns: string | null, ifname: string, want: Partial<Offloads>): void;
+  /**
+   * Sends `text` as one datagram to the AF_UNIX datagram socket `socketPath` (a path, or @name in the abstract
+   * namespace): systemd's notification protocol (native/notify.cc). Throws with the errno name on failure.
+   */
+  notifySend(socketPath: string, text: string): void;
 }
 
 /** Offload features of an interface, by their `ethtool -K` names. */

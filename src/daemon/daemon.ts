@@ -10,13 +10,13 @@ import { type DirectorConfig, loadConfig } from '../config/director.js';
 import { type CountersReport, countersReport } from '../control/counters.js';
 import { executeCommand } from '../control/handler.js';
 import { PersistedRules } from '../control/persisted-rules.js';
-import { ControlServer } from '../control/server.js';
+import { ControlServer, ControlServerError, type ControlServerOptions } from '../control/server.js';
 import { prepareStateDirectory, StateFileError, writeFileAtomic } from '../control/state-file.js';
 import { StatsBook } from '../control/stats-book.js';
 import { Datapath } from '../datapath/datapath.js';
 import { FrameBatch } from '../io/batch.js';
 import { type LinkState, linkStateAgrees, readLinkState } from '../io/link-state.js';
-import { setOffloads, stopReceiveCoalescing } from '../io/offloads.js';
+import { receiveCoalescingOn, setOffloads } from '../io/offloads.js';
 import { openPorts } from '../io/open.js';
 import type { PacketPort } from '../io/port.js';
 import { IpvsCore } from '../ipvs/core.js';
@@ -28,7 +28,18 @@ import { formatRules, parseRules } from '../model/save-format.js';
 import { TraceServer, traceSocketPath } from '../trace/server.js';
 import { InterfaceLock, InterfaceLockError } from './interface-lock.js';
 import { createDaemonLog, type DaemonLog } from './logger.js';
+import {
+  currentNetns,
+  OffloadRecordError,
+  offloadRecordPath,
+  removeOffloadRecord,
+  restoreCommand,
+  restoreRecordedOffloads,
+  writeOffloadRecord,
+} from './offload-record.js';
 import { formatProblems, preflight } from './preflight.js';
+import { SystemdNotifier } from './systemd.js';
+import { StartGate, UndoStack } from './undo.js';
 
 /** How often idle housekeeping runs: connection expiry, neighbour retries, rate estimation (ms). */
 const HOUSEKEEPING_MS = 250;
@@ -137,6 +148,16 @@ export class Daemon {
   private linksFromSysfs = true;
   /** What stopReceiveCoalescing() turned off, per interface, to turn back on at stop. */
   private readonly coalescingTurnedOff = new Map<string, ('gro' | 'lro')[]>();
+  /** `coalescingTurnedOff` on disk, for a restore after a kill (./offload-record.ts); '' when there is none. */
+  private offloadRecordText = '';
+  /** What start-up changed on the host, undone newest first when a later step fails (./undo.ts). */
+  private readonly startUndo = new UndoStack();
+  /** Control requests wait here until start-up is complete. */
+  private readonly startGate = new StartGate();
+  /** Under systemd Type=notify: READY, STATUS, watchdog pings, STOPPING (./systemd.ts). */
+  private readonly systemd = SystemdNotifier.fromEnvironment(process.env, (err) =>
+    this.log.warn({ notifySocket: process.env.NOTIFY_SOCKET }, `cannot notify systemd: ${err.message}`),
+  );
   private startedAt = performance.now();
   private stopping = false;
 
@@ -164,22 +185,82 @@ export class Daemon {
    */
   private stopReceiveCoalescing(names: readonly string[] = this.config.interfaces.map((i) => i.name)): void {
     if (this.config.io.gro !== 'off' || this.config.io.backend === 'afxdp') return;
+    const planned = new Map<string, ('gro' | 'lro')[]>();
     for (const name of names) {
       try {
-        const changed = stopReceiveCoalescing(name);
-        if (changed.length > 0) {
-          this.coalescingTurnedOff.set(name, changed);
-          this.log.info(
-            { interface: name, turnedOff: changed },
-            'receive coalescing off until uvs stops: uvs forwards frame for frame and would only cut merged frames up again (io.gro: keep leaves it)',
-          );
-        }
+        const on = receiveCoalescingOn(name);
+        if (on.length > 0) planned.set(name, on);
       } catch (err) {
         this.log.warn(
           { interface: name, fix: `ethtool -K ${name} gro off lro off` },
           `could not check GRO/LRO: ${(err as Error).message}`,
         );
       }
+    }
+    for (const [name, on] of planned) this.coalescingTurnedOff.set(name, on);
+    // On disk before the interfaces change: a kill between the two must not lose what to turn back on.
+    this.saveOffloadRecord();
+    for (const [name, changed] of planned) {
+      try {
+        setOffloads(null, name, { gro: false, lro: false });
+        this.log.info(
+          { interface: name, turnedOff: changed },
+          'receive coalescing off until uvs stops: uvs forwards frame for frame and would only cut merged frames up again (io.gro: keep leaves it)',
+        );
+      } catch (err) {
+        this.log.warn(
+          { interface: name, fix: `ethtool -K ${name} gro off lro off` },
+          `could not turn GRO/LRO off: ${(err as Error).message}`,
+        );
+      }
+    }
+  }
+
+  /** The control socket, or a DaemonError saying why not (another daemon holds it, a file is in the way). */
+  private async takeControlSocket(options: ControlServerOptions): Promise<ControlServer> {
+    try {
+      return await ControlServer.start(options);
+    } catch (err) {
+      if (err instanceof ControlServerError) throw new DaemonError(err.message);
+      throw err;
+    }
+  }
+
+  /** Writes `coalescingTurnedOff` to the offload record, or removes the record when it is empty. */
+  private saveOffloadRecord(): void {
+    const interfaces = Object.fromEntries(this.coalescingTurnedOff);
+    const text = this.coalescingTurnedOff.size === 0 ? '' : JSON.stringify(interfaces);
+    if (text === this.offloadRecordText) return;
+    const path = offloadRecordPath(this.config.control);
+    if (text === '') removeOffloadRecord(path);
+    else writeOffloadRecord(path, { pid: process.pid, netns: currentNetns(), interfaces });
+    this.offloadRecordText = text;
+  }
+
+  /**
+   * A daemon on this control socket that was killed (SIGKILL, a crash, a watchdog) left GRO/LRO off: turns
+   * them back on from its record before this start decides anew, so what it records is the host's own state.
+   */
+  private restoreAfterKilledRun(): void {
+    const path = offloadRecordPath(this.config.control);
+    try {
+      const report = restoreRecordedOffloads(path);
+      if (report.record === undefined) return;
+      for (const r of report.restored) {
+        this.log.warn(
+          { interface: r.name, turnedOn: r.features, record: path, pid: report.record.pid },
+          `turned ${r.features.join('/')} back on: the daemon before this one (pid ${report.record.pid}) was killed before it could`,
+        );
+      }
+      for (const f of report.failed) {
+        this.log.warn(
+          { interface: f.name, fix: restoreCommand(f.name, f.features), record: path },
+          `could not turn ${f.features.join('/')} back on after a killed daemon: ${f.error}`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof OffloadRecordError)) throw err;
+      this.log.error({ record: path }, `offloads of a killed daemon not restored: ${err.message}`);
     }
   }
 
@@ -195,9 +276,22 @@ export class Daemon {
     try {
       await this.startHoldingInterfaces();
     } catch (err) {
+      this.startGate.fail(new DaemonError(`the daemon failed to start: ${(err as Error).message}`));
+      await this.startUndo.unwind((what, undoErr) =>
+        this.log.error(
+          { step: what },
+          `start-up failed, and undoing ${what} failed too: ${(undoErr as Error).message}`,
+        ),
+      );
+      this.systemd?.status(`start-up failed: ${(err as Error).message}`);
       this.interfaceLock.release();
       throw err;
     }
+    this.startGate.open();
+    this.systemd?.ready(
+      `serving on ${this.ports.map((p) => p.ifname).join(', ')}; ${this.core.rules.snapshot.services.length} services`,
+      performance.now(),
+    );
   }
 
   private async startHoldingInterfaces(): Promise<void> {
@@ -234,6 +328,29 @@ export class Daemon {
     // --stats counts from creation.
     this.statsBook.sync(this.core.rules.snapshot);
 
+    // The control socket first: a daemon that cannot have it (another one holds it) stops here, before it
+    // changes anything on the host. Requests wait at the start gate until the interfaces are open.
+    this.control = await this.takeControlSocket({
+      socketPath: this.config.control,
+      handler: async (request) => {
+        await this.startGate.opened;
+        return executeCommand(this.core, request.argv, request.stdin, {
+          now: () => performance.now(),
+          stats: this.statsBook,
+        });
+      },
+      queryHandler: async () => {
+        await this.startGate.opened;
+        return { stdout: `${JSON.stringify(this.counters())}\n`, stderr: '', exitCode: 0 };
+      },
+      onRulesChanged: () => this.rulesChanged(),
+      onError: (err) => this.log.error({ err }, 'control request failed'),
+      onClientDropped: (reason) => this.log.warn(reason),
+    });
+    this.startUndo.push('the control socket', () => this.control?.close());
+
+    this.restoreAfterKilledRun();
+    this.startUndo.push('GRO/LRO', () => this.restoreReceiveCoalescing());
     this.stopReceiveCoalescing();
     try {
       this.ports = await openPorts(
@@ -241,9 +358,9 @@ export class Daemon {
         { backend: this.config.io.backend, ring: this.config.io.rx === 'ring' },
       );
     } catch (err) {
-      this.restoreReceiveCoalescing();
       throw new DaemonError((err as Error).message);
     }
+    this.startUndo.push('the packet sockets', () => this.closePorts());
     this.portRx = new Float64Array(this.ports.length);
     this.portTx = new Float64Array(this.ports.length);
     this.drainScheduled = new Uint8Array(this.ports.length);
@@ -269,25 +386,16 @@ export class Daemon {
     const check = this.datapath.checkRules();
     for (const w of check.warnings) this.log.warn(w);
     if (check.errors.length > 0) {
-      this.closePorts();
       throw new DaemonError(`the rules do not fit this director:\n${check.errors.join('\n')}`);
     }
 
-    this.control = await ControlServer.start({
-      socketPath: this.config.control,
-      handler: async (request) =>
-        executeCommand(this.core, request.argv, request.stdin, { now: () => performance.now(), stats: this.statsBook }),
-      queryHandler: async () => ({ stdout: `${JSON.stringify(this.counters())}\n`, stderr: '', exitCode: 0 }),
-      onRulesChanged: () => this.rulesChanged(),
-      onError: (err) => this.log.error({ err }, 'control request failed'),
-      onClientDropped: (reason) => this.log.warn(reason),
-    });
     // Tracing is a learner's aid: without its socket the director still serves.
     try {
       this.trace = await TraceServer.start({
         socketPath: traceSocketPath(this.config.control),
         datapath: this.datapath,
       });
+      this.startUndo.push('the trace socket', () => this.trace?.close());
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'trace socket not available; uvs trace cannot attach');
     }
@@ -298,6 +406,7 @@ export class Daemon {
     this.flush(0);
     for (let i = 0; i < this.ports.length; i++) this.watchPort(i);
     this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
+    this.startUndo.push('housekeeping', () => clearInterval(this.housekeeping));
     this.log.info(
       { interfaces: this.ports.map((p) => p.ifname), control: this.config.control, io: this.config.io },
       'uvs daemon running',
@@ -374,6 +483,8 @@ export class Daemon {
     this.tx.count = 0;
     this.estimators.tick(now);
     this.watchLinks();
+    // Here, on the packet loop's own event loop: a stuck loop stops the pings and systemd restarts uvs.
+    this.systemd?.tick(now);
   }
 
   // Link monitoring. An interface can go down and up, or be deleted and made again under the same name (a
@@ -585,6 +696,7 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.systemd?.stopping('stopping: turning GRO/LRO back on, closing the sockets');
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.closePorts();
     await this.control?.close();
@@ -621,5 +733,13 @@ export class Daemon {
       }
     }
     this.coalescingTurnedOff.clear();
+    try {
+      this.saveOffloadRecord();
+    } catch (err) {
+      this.log.warn(
+        { record: offloadRecordPath(this.config.control) },
+        `could not remove the offload record: ${(err as Error).message}`,
+      );
+    }
   }
 }

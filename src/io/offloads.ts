@@ -30,15 +30,11 @@ export function setOffloads(ns: string | null, dev: string, want: Partial<Offloa
   loadNative().offloadsSet(ns === null ? null : netnsPath(ns), dev, want);
 }
 
-/**
- * Turns GRO and LRO off on a capture interface of this namespace. Returns the features it switched off
- * (empty when both were already off), so the caller can log the change and how to undo it.
- */
-export function stopReceiveCoalescing(dev: string): ('gro' | 'lro')[] {
+/** Which of GRO and LRO are on for a capture interface of this namespace: what `uvs daemon` turns off. */
+export function receiveCoalescingOn(dev: string): ('gro' | 'lro')[] {
   const now = getOffloads(null, dev);
-  const changed: ('gro' | 'lro')[] = [];
-  if (now.gro) changed.push('gro');
-  if (now.lro) changed.push('lro');
-  if (changed.length > 0) setOffloads(null, dev, { gro: false, lro: false });
-  return changed;
+  const on: ('gro' | 'lro')[] = [];
+  if (now.gro) on.push('gro');
+  if (now.lro) on.push('lro');
+  return on;
 }

@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sendQuery } from '../control/client.js';
 import { hasNetAdmin } from '../rs/system.js';
 import { NsChild, nsRun } from './netns.js';
 import { buildTopology, LAB_MODES, type LabMode, type LabTopology } from './topology.js';
@@ -50,6 +51,7 @@ const DIRECTOR_READY_TIMEOUT_MS = 15_000;
 /**
  * Starts `uvs daemon --config topology.configPath` in the director namespace and waits until its control
  * socket answers; if it exits first, its own error message (preflight, config, rules) is the lab's error.
+ * The daemon takes its socket before it opens the interfaces, and answers only once they are open.
  */
 export async function startDirector(topology: LabTopology, distDir: string, children: NsChild[]): Promise<Director> {
   const child = new NsChild(
@@ -65,11 +67,25 @@ export async function startDirector(topology: LabTopology, distDir: string, chil
   const deadline = Date.now() + DIRECTOR_READY_TIMEOUT_MS;
   for (;;) {
     if (exited) throw new Error(`the uvs daemon exited at start:\n${child.stderr.trim()}`);
-    if (socketExists(topology.controlSocket)) break;
+    if (socketExists(topology.controlSocket) && (await answers(topology.controlSocket))) break;
     if (Date.now() > deadline) throw new Error(`the uvs daemon did not open ${topology.controlSocket} in time`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { stop: () => child.stop(), reload: () => child.proc.kill('SIGHUP') };
+}
+
+/** Whether the daemon answers a counters query: it does once start-up is complete. */
+async function answers(socketPath: string): Promise<boolean> {
+  try {
+    const reply = await sendQuery(
+      socketPath,
+      { query: 'counters' },
+      { connectTimeoutMs: 1_000, responseTimeoutMs: 5_000 },
+    );
+    return reply.exitCode === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** The lab directory is new for each run, so the socket file appears exactly when the daemon listens. */
