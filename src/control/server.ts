@@ -78,6 +78,20 @@ export class ControlServer {
     return control;
   }
 
+  /**
+   * Runs `change` in the queue of requests, so that a rule change made outside the socket (a SIGHUP reload)
+   * never interleaves with one from uvsadm: neither sees the other half done, and a save that fails undoes
+   * only its own change.
+   */
+  exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(change);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
   /** Connections open now (tests, and what stop waits for). */
   connectionCount(): Promise<number> {
     return new Promise((resolve, reject) =>

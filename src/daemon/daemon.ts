@@ -668,6 +668,11 @@ export class Daemon {
 
   /** SIGHUP: applies the rules file as a diff against the running rules; on an error nothing changes. */
   async reload(): Promise<void> {
+    // In the control socket's queue: a reload and a uvsadm change never interleave (ControlServer.exclusive).
+    await (this.control === undefined ? this.reloadNow() : this.control.exclusive(() => this.reloadNow()));
+  }
+
+  private async reloadNow(): Promise<void> {
     if (this.rulesPath === null) {
       this.log.warn('SIGHUP: no rules file to reload (give --rules or rules: in the config)');
       return;

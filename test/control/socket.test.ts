@@ -277,3 +277,37 @@ describe('a change whose state file cannot be saved', () => {
     expect(lab.core.rules.snapshot.services[0]!.dests).toHaveLength(2);
   });
 });
+
+describe('ControlServer.exclusive', () => {
+  it('runs a change from outside the socket (SIGHUP) only between requests, never inside one', async () => {
+    const socket = join(dir, 'uvs.sock');
+    const events: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const server = await ControlServer.start({
+      socketPath: socket,
+      handler: async ({ argv }) => {
+        events.push(`start ${argv[0]}`);
+        if (argv[0] === 'slow') await held;
+        events.push(`end ${argv[0]}`);
+        return { stdout: '', stderr: '', exitCode: 0 };
+      },
+    });
+    servers.push(server);
+    const slow = sendCommand(socket, { argv: ['slow'], stdin: '' });
+    while (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const reload = server.exclusive(async () => {
+      events.push('reload');
+      return 'reloaded';
+    });
+    const next = sendCommand(socket, { argv: ['next'], stdin: '' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events).toEqual(['start slow']);
+    release();
+    expect(await reload).toBe('reloaded');
+    await Promise.all([slow, next]);
+    expect(events).toEqual(['start slow', 'end slow', 'reload', 'start next', 'end next']);
+  });
+});
