@@ -10,8 +10,8 @@
 //   - drop_packet on: one new-connection SYN in `rate` is dropped before scheduling (ip_vs_todrop()); in
 //     the automatic modes rate = amemthresh / (amemthresh - available), so a table with nothing left drops
 //     every one; level 3 uses am_droprate.
-//   - secure_tcp on: TCP transitions use tcp_states_dos (ConnTable.secureTcp), where a client's ACK alone
-//     no longer makes a connection ESTABLISHED.
+//   - secure_tcp on: TCP transitions use tcp_states_dos (ConnTable.secureTcp), where the client's ACK alone
+//     no longer makes a NAT connection ESTABLISHED: the real server must answer it first.
 //
 // "Memory": the kernel compares free pages with amemthresh (in pages). uvs allocates its connection table
 // whole at start, so the resource a flood exhausts is the table's free slots, and that is what uvs counts:
