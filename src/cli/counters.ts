@@ -21,8 +21,8 @@ export const COUNTERS_USAGE = `Usage: uvs counters [--socket PATH] [--json]
 
 Asks the running uvs daemon for its counters and prints them: frames received, forwarded and answered,
 drops by reason (with what each reason means), each interface's frames, the share the native fast path
-took, and the connection table's use. All counts are since the daemon started. --json prints them as one
-JSON object. The socket is --socket PATH, else $UVS_SOCKET, else the default (as for uvsadm).
+took, the connection table's use, and the rules that cannot work on this director (disabled, with the
+reason). All counts are since the daemon started. --json prints them as one JSON object. The socket is --socket PATH, else $UVS_SOCKET, else the default (as for uvsadm).
 `;
 
 /** What each datapath counter counts (DatapathCounters in src/datapath/datapath.ts). */
@@ -164,6 +164,14 @@ export function formatCounters(r: CountersReport): string {
       `${c.reclaimed} embryonic evicted for new connections, ${c.dropped} dropped by drop_entry`,
   );
   lines.push(`waiting for ARP: ${r.neighbourWaiting} ${r.neighbourWaiting === 1 ? 'packet' : 'packets'}`);
+  if (r.disabledRules.length === 0) {
+    lines.push('disabled rules: none');
+  } else {
+    lines.push(
+      `disabled rules: ${r.disabledRules.length}, kept in the rules (uvsadm -Ln, -S) but given no traffic, as they cannot work on this director:`,
+    );
+    for (const d of r.disabledRules) lines.push(`  ${d.rule}: ${d.reason}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

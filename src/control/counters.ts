@@ -1,7 +1,7 @@
 // The answer to a `counters` query (protocol.ts): what the running datapath has counted, as plain data. The
 // daemon builds it from its live objects (countersReport()); `uvs counters` checks it (asCountersReport())
 // and renders it for an operator, or prints it as JSON. Every count is since the daemon started.
-import type { DatapathCounters } from '../datapath/datapath.js';
+import type { DatapathCounters, DisabledRule } from '../datapath/datapath.js';
 
 /** One interface's frames as the daemon saw them. */
 export interface PortCounters {
@@ -46,6 +46,11 @@ export interface CountersReport {
   };
   /** Packets waiting now for ARP to resolve their next hop. */
   readonly neighbourWaiting: number;
+  /**
+   * Rules that get no traffic because they cannot work on this director (a VIP no interface owns, a real
+   * server off every link or without a route), each with its reason. They came from the state or rules file.
+   */
+  readonly disabledRules: readonly DisabledRule[];
 }
 
 /** The live objects a report is read from (the daemon's Datapath, its connection table and ports). */
@@ -66,6 +71,8 @@ export interface CountersSources {
   };
   readonly ports: readonly PortCounters[];
   readonly uptimeSeconds: number;
+  /** Datapath.checkRules().disabled (default: none). */
+  readonly disabledRules?: readonly DisabledRule[];
 }
 
 /** A copy of the counters as they are now; later counting does not change it. */
@@ -89,6 +96,7 @@ export function countersReport(src: CountersSources): CountersReport {
       dropped: src.conns.dropped,
     },
     neighbourWaiting: src.datapath.neigh.queued,
+    disabledRules: (src.disabledRules ?? []).map(({ rule, reason }) => ({ rule, reason })),
   };
 }
 
@@ -116,6 +124,14 @@ export function asCountersReport(value: unknown): CountersReport | undefined {
   if (!isCountRecord(r.connections)) return undefined;
   for (const k of ['size', 'capacity', 'overflows', 'expired', 'reclaimed', 'dropped']) {
     if (!isCount(r.connections[k])) return undefined;
+  }
+  // A daemon from before disabled rules were reported sends none.
+  if (r.disabledRules === undefined) return { ...(value as CountersReport), disabledRules: [] };
+  if (!Array.isArray(r.disabledRules)) return undefined;
+  for (const d of r.disabledRules as unknown[]) {
+    if (typeof d !== 'object' || d === null) return undefined;
+    const { rule, reason } = d as Record<string, unknown>;
+    if (typeof rule !== 'string' || typeof reason !== 'string') return undefined;
   }
   return value as CountersReport;
 }

@@ -5,6 +5,10 @@
 // - kernel errors print ipvs_strerror()'s text and exit 255;
 // - `-L -t VIP:PORT` of a missing service prints "No such service" and exits 1 (list_service()).
 //
+// A rule this director cannot serve (a VIP none of its interfaces owns, a real server it cannot reach) is
+// refused as the kernel refuses a command: its reason on stderr, exit 255. The daemon hands the check in
+// (HandlerContext.ruleFit), so the control plane needs nothing of the datapath.
+//
 // Where uvs differs on purpose: `-R` applies the whole input or nothing (ipvsadm -R keeps the lines before a
 // bad one), and its error names the line; a `#` line is a comment there, as in rules files.
 
@@ -12,7 +16,7 @@ import { IpProto } from '../constants.js';
 import type { IpvsCore } from '../ipvs/core.js';
 import { kernelMessages, RulesError, RulesErrorCode } from '../model/errors.js';
 import { type ParsedCommand, parseArgs, toRuleCommand, tryHelpMessage } from '../model/grammar.js';
-import type { Service } from '../model/rules.js';
+import type { NumberedCommand, RuleCommand, Service } from '../model/rules.js';
 import { formatRules, parseRules } from '../model/save-format.js';
 import { schedulerNames } from '../sched/index.js';
 import {
@@ -49,7 +53,12 @@ export interface HandlerContext {
   readonly resolver?: NameResolver;
   /** The size printed in the version line (default: the connection table's bucket count; see format.ts). */
   readonly tableSize?: number;
+  /** Why a rule change cannot work on this director, or null when it can (default: every rule fits). */
+  readonly ruleFit?: RuleFitCheck;
 }
+
+/** The director's rule-fit check: the reason a rule change cannot work there, or null. */
+export type RuleFitCheck = (command: RuleCommand) => string | null;
 
 const KERNEL_CODES: ReadonlySet<string> = new Set(Object.keys(kernelMessages));
 
@@ -58,8 +67,19 @@ export function exitCodeOf(err: RulesError, program: string): number {
   if (err.code === RulesErrorCode.usage) return err.reason === tryHelpMessage(program) ? 255 : 2;
   // popt's own errors (unknown option, missing argument): process_options() returns -1.
   if (err.code === RulesErrorCode.badOption) return 255;
-  if (KERNEL_CODES.has(err.code)) return 255;
+  if (KERNEL_CODES.has(err.code) || err.code === RulesErrorCode.doesNotFit) return 255;
   return 2;
+}
+
+/** Refuses the whole batch at its first rule that cannot work on this director, naming its line when numbered. */
+function checkFit(commands: readonly NumberedCommand[], ruleFit: RuleFitCheck | undefined, numbered: boolean): void {
+  if (ruleFit === undefined) return;
+  commands.forEach(({ line, command }, index) => {
+    const misfit = ruleFit(command);
+    if (misfit === null) return;
+    const err = new RulesError(RulesErrorCode.doesNotFit, misfit);
+    throw numbered ? err.atLine(line ?? index + 1) : err;
+  });
 }
 
 function ok(stdout: string, rulesChanged = false): CommandResult {
@@ -234,6 +254,7 @@ export async function executeCommand(
       case 'restore': {
         const commands = parseRules(stdin, program);
         if (commands.length === 0) return ok('');
+        checkFit(commands, ctx.ruleFit, true);
         core.applyRules(commands);
         ctx.stats?.sync(core.rules.snapshot);
         return ok('', true);
@@ -244,7 +265,9 @@ export async function executeCommand(
       case 'stop-daemon':
         return failed('uvs has no connection synchronisation daemon', 2);
       default: {
-        core.applyRules(toRuleCommand(parsed));
+        const command = toRuleCommand(parsed);
+        checkFit([{ command }], ctx.ruleFit, false);
+        core.applyRules(command);
         ctx.stats?.sync(core.rules.snapshot);
         return ok('', true);
       }

@@ -160,6 +160,8 @@ export class Daemon {
   );
   private startedAt = performance.now();
   private stopping = false;
+  /** The rules disabled at the last logDisabled(), so each is logged once, when it appears. */
+  private disabledLogged = new Set<string>();
 
   constructor(options: DaemonOptions) {
     this.daemonLog = createDaemonLog({ level: options.logLevel ?? 'info' });
@@ -337,6 +339,7 @@ export class Daemon {
         return executeCommand(this.core, request.argv, request.stdin, {
           now: () => performance.now(),
           stats: this.statsBook,
+          ruleFit: (command) => this.datapath.misfitOf(command),
         });
       },
       queryHandler: async () => {
@@ -383,11 +386,7 @@ export class Daemon {
       );
     }
     this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
-    const check = this.datapath.checkRules();
-    for (const w of check.warnings) this.log.warn(w);
-    if (check.errors.length > 0) {
-      throw new DaemonError(`the rules do not fit this director:\n${check.errors.join('\n')}`);
-    }
+    this.disableMisfits();
 
     // Tracing is a learner's aid: without its socket the director still serves.
     try {
@@ -467,6 +466,7 @@ export class Daemon {
         txDropped: p.txDropped + (this.links[i]?.txDroppedBefore ?? 0),
       })),
       uptimeSeconds: (performance.now() - this.startedAt) / 1000,
+      disabledRules: this.datapath.checkRules().disabled,
     });
   }
 
@@ -662,8 +662,32 @@ export class Daemon {
       this.statsBook.sync(this.core.rules.snapshot);
     }
     const snapshot = this.core.rules.snapshot;
-    for (const e of this.datapath.checkRules(snapshot).errors) this.log.warn(e);
+    this.logDisabled(snapshot);
     this.log.info({ generation: snapshot.generation, state: this.config.state }, 'rules changed');
+  }
+
+  /**
+   * Rules that cannot work on this director (a VIP no interface owns, a real server it cannot reach) get in
+   * only from the state or rules file, saved under an older config: uvsadm refuses them. They must not keep
+   * the director down, so they stay in the rules (listed, saved by -S) but get no traffic: the datapath does
+   * not serve such a VIP, and the schedulers pass over such a destination, as over one of weight 0.
+   */
+  private disableMisfits(): void {
+    const datapath = this.datapath;
+    this.core.rules.setUnschedulable((dest) => datapath.destMisfit(dest.addr, dest.fwd) !== null);
+    this.logDisabled(this.core.rules.snapshot);
+  }
+
+  /** Logs each rule that is disabled now and was not at the last call. */
+  private logDisabled(snapshot: RulesSnapshot): void {
+    const now = new Set<string>();
+    for (const { rule, reason } of this.datapath.checkRules(snapshot).disabled) {
+      now.add(rule);
+      if (!this.disabledLogged.has(rule)) {
+        this.log.warn({ rule, reason }, `${rule}: disabled, it gets no traffic: ${reason}`);
+      }
+    }
+    this.disabledLogged = now;
   }
 
   /** SIGHUP: applies the rules file as a diff against the running rules; on an error nothing changes. */

@@ -32,10 +32,10 @@ import { DEFAULT_ARP, type DirectorConfig } from '../config/director.js';
 import { NO_ENTRY } from '../conn/table.js';
 import { TcpDir, TcpFlag, tcpStateNames } from '../conn/tcp-state.js';
 import { EtherType, IpProto } from '../constants.js';
-import { Fwd, fwdNames } from '../dest/dest.js';
+import { Fwd, type FwdMethod, fwdNames } from '../dest/dest.js';
 import { type FrameBatch, FrameFlag, HEADROOM, PacketType, SLOT_SIZE } from '../io/batch.js';
 import { type IpvsCore, Schedule } from '../ipvs/core.js';
-import type { RulesSnapshot, Service } from '../model/rules.js';
+import type { RuleCommand, RulesSnapshot, Service } from '../model/rules.js';
 import { describeService } from '../model/rules.js';
 import {
   BROADCAST_MAC,
@@ -173,6 +173,13 @@ export interface PacketTrace {
   held: FrameSummary | null;
   stateBefore: string | null;
   stateAfter: string | null;
+}
+
+/** A rule that gets no traffic on this director, and why (Datapath.checkRules()). */
+export interface DisabledRule {
+  /** `TCP VIP:PORT`, or `TCP VIP:PORT -> RIP:RPORT` for a destination. */
+  readonly rule: string;
+  readonly reason: string;
 }
 
 const ConnKind = { none: 0, new: 1, known: 2, untracked: 3 } as const;
@@ -370,29 +377,78 @@ export class Datapath {
 
   /**
    * Problems with the rules for this director. Errors: a DR destination off every link (DR sends to the RIP's
-   * own MAC, so it must be on-link; the kernel routes with FLOWI_FLAG_KNOWN_NH). Warnings: a VIP no interface
-   * owns (nobody will ARP for it) and Local destinations (uvs has no local stack). Callers refuse rules with
-   * errors; the datapath still counts Drop.drOffLink per packet if such rules get in.
+   * own MAC, so it must be on-link; the kernel routes with FLOWI_FLAG_KNOWN_NH) and a destination without a
+   * route. Warnings: a VIP no interface owns (nobody will ARP for it, and the datapath does not serve it) and
+   * Local destinations (uvs has no local stack). `disabled` names every rule that gets no traffic here and
+   * why: the daemon starts with such rules (they may come from a state file saved under another config) and
+   * reports them; uvsadm refuses new ones (misfitOf()).
    */
-  checkRules(snapshot: RulesSnapshot = this.core.rules.snapshot): { errors: string[]; warnings: string[] } {
+  checkRules(snapshot: RulesSnapshot = this.core.rules.snapshot): {
+    errors: string[];
+    warnings: string[];
+    disabled: DisabledRule[];
+  } {
     const errors: string[] = [];
     const warnings: string[] = [];
+    const disabled: DisabledRule[] = [];
     for (const svc of snapshot.services) {
-      if (this.ownerOf(svc.addr) < 0) {
-        warnings.push(`${describeService(svc)}: VIP ${ipv4ToString(svc.addr)} is not among the interfaces' addresses`);
+      const svcMisfit = this.serviceMisfit(svc.addr);
+      if (svcMisfit !== null) {
+        warnings.push(`${describeService(svc)}: ${svcMisfit}`);
+        disabled.push({ rule: describeService(svc), reason: svcMisfit });
       }
       for (const d of svc.dests) {
         const where = `${describeService(svc)} -> ${ipv4ToString(d.addr)}:${d.port}`;
-        if (d.fwd === Fwd.route && (!this.route(d.addr) || this.outHop !== (d.addr | 0))) {
-          errors.push(`${where}: DR (-g) needs the real server on one of the director's links; it is not`);
-        } else if (d.fwd === Fwd.local) {
+        const misfit = this.destMisfit(d.addr, d.fwd);
+        if (d.fwd === Fwd.local) {
           warnings.push(`${where}: Local forwarding is not supported; its packets will be dropped`);
-        } else if (!this.route(d.addr)) {
-          errors.push(`${where}: no route to the real server`);
+        } else if (misfit !== null) {
+          errors.push(`${where}: ${misfit}`);
+          disabled.push({ rule: where, reason: misfit });
         }
       }
     }
-    return { errors, warnings };
+    return { errors, warnings, disabled };
+  }
+
+  /** Why a service on `vip` cannot be served here, or null. */
+  serviceMisfit(vip: number): string | null {
+    if (this.ownerOf(vip) >= 0) return null;
+    return `VIP ${ipv4ToString(vip)} is not among the interfaces' addresses, so nothing answers ARP for it`;
+  }
+
+  /** Why a destination at `addr` forwarded by `fwd` cannot be reached from here, or null. */
+  destMisfit(addr: number, fwd: FwdMethod): string | null {
+    if (fwd === Fwd.local) return null;
+    if (fwd === Fwd.route) {
+      return this.route(addr) && this.outHop === (addr | 0)
+        ? null
+        : "DR (-g) needs the real server on one of the director's links; it is not";
+    }
+    return this.route(addr) ? null : 'no route to the real server';
+  }
+
+  /**
+   * Why a rule change cannot work on this director, or null: a service whose VIP no interface owns, or a
+   * destination the director cannot reach. The control plane gets this as its rule-fit check.
+   */
+  misfitOf(command: RuleCommand): string | null {
+    switch (command.kind) {
+      case 'add-service':
+      case 'edit-service': {
+        const svcMisfit = this.serviceMisfit(command.svc.addr);
+        return svcMisfit === null ? null : `${describeService(command.svc)}: ${svcMisfit}`;
+      }
+      case 'add-dest':
+      case 'edit-dest': {
+        const svcMisfit = this.serviceMisfit(command.svc.addr);
+        if (svcMisfit !== null) return `${describeService(command.svc)}: ${svcMisfit}`;
+        const misfit = this.destMisfit(command.addr, command.fwd);
+        return misfit === null ? null : `${describeService(command.svc)} -> ${ipv4ToString(command.addr)}: ${misfit}`;
+      }
+      default:
+        return null;
+    }
   }
 
   /**
@@ -1202,6 +1258,9 @@ export class Datapath {
     }
     const mask = size - 1;
     for (const svc of services) {
+      // A service on an address no interface owns is not served: it stays in the rules, and checkRules()
+      // reports it as disabled.
+      if (this.ownerOf(svc.addr) < 0) continue;
       const key = svc.addr | 0;
       let i = (Math.imul(key, 0x9e3779b1) >>> 16) & mask;
       while (this.vipUsed[i] !== 0 && this.vipAddr[i] !== key) i = (i + 1) & mask;

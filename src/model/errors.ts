@@ -19,6 +19,9 @@ export const RulesErrorCode = {
   noSuchDest: 'noSuchDest',
   schedulerNotFound: 'schedulerNotFound',
   thresholdRange: 'thresholdRange',
+  // A rule the director cannot serve (a VIP it does not own, a real server it cannot reach): uvs refuses it
+  // where the kernel would refuse a command, with the same exit status.
+  doesNotFit: 'doesNotFit',
   // A rules file or batch line that is not a rule change (-L, -S, -R, ...).
   notARule: 'notARule',
 } as const;

@@ -173,6 +173,9 @@ export interface ApplyResult {
   readonly removed: readonly Dest[];
 }
 
+/** True for a destination the schedulers must pass over (RulesModel.setUnschedulable()). */
+export type DestFilter = (dest: Dest) => boolean;
+
 /** Creates a scheduler instance, or undefined for an unknown name (src/sched/index.ts createScheduler). */
 export type SchedulerFactory = (name: string, flags: number) => Scheduler | undefined;
 
@@ -216,6 +219,7 @@ export class RulesModel {
   private current: RulesSnapshot;
   private readonly registry: DestRegistry;
   private readonly schedulers: SchedulerFactory;
+  private unschedulable: DestFilter | null = null;
 
   constructor(registry: DestRegistry, schedulers: SchedulerFactory = createScheduler) {
     this.registry = registry;
@@ -225,6 +229,16 @@ export class RulesModel {
 
   get snapshot(): RulesSnapshot {
     return this.current;
+  }
+
+  /**
+   * Keeps the destinations `test` picks out of scheduling, now and after every later change, while they stay
+   * in the rules (listed, saved, edited as usual): the daemon gives real servers it cannot reach no traffic.
+   * A service whose destinations are all picked answers as one whose weights are all 0.
+   */
+  setUnschedulable(test: DestFilter | null): void {
+    this.unschedulable = test;
+    for (const svc of this.current.services) svc.scheduler.update(schedulable(svc.dests, test));
   }
 
   /** Applies one command; on error nothing changes. */
@@ -238,8 +252,8 @@ export class RulesModel {
   }
 
   private commit(commands: readonly NumberedCommand[], numbered: boolean): ApplyResult {
-    new Transaction(this.current, this.registry, this.schedulers, false).runAll(commands, numbered);
-    const live = new Transaction(this.current, this.registry, this.schedulers, true);
+    new Transaction(this.current, this.registry, this.schedulers, false, this.unschedulable).runAll(commands, numbered);
+    const live = new Transaction(this.current, this.registry, this.schedulers, true, this.unschedulable);
     live.runAll(commands, numbered);
     const result = live.publish(this.current.generation + 1);
     this.current = result.snapshot;
@@ -258,6 +272,7 @@ class Transaction {
     private readonly registry: DestRegistry,
     private readonly schedulers: SchedulerFactory,
     private readonly live: boolean,
+    private readonly unschedulable: DestFilter | null,
   ) {
     this.timeouts = base.timeouts;
     for (const s of base.services) {
@@ -457,8 +472,14 @@ class Transaction {
   }
 
   private updateScheduler(w: WorkService): void {
-    w.scheduler!.update(w.dests.map((e) => e.dest!));
+    const dests = w.dests.map((e) => e.dest!);
+    w.scheduler!.update(schedulable(dests, this.unschedulable));
   }
+}
+
+/** The destinations a scheduler may choose from. */
+function schedulable(dests: readonly Dest[], unschedulable: DestFilter | null): Dest[] {
+  return unschedulable === null ? [...dests] : dests.filter((d) => !unschedulable(d));
 }
 
 /** __ip_vs_update_dest(): the fields a -a/-e sets on the (possibly re-used) destination. */

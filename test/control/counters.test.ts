@@ -5,6 +5,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { formatCounters } from '../../src/cli/counters.js';
 import { TcpFlag } from '../../src/conn/tcp-state.js';
 import { runUvsadm, sendQuery } from '../../src/control/client.js';
 import { asCountersReport, countersReport } from '../../src/control/counters.js';
@@ -76,6 +77,57 @@ describe('counters report', () => {
     ]) {
       expect(asCountersReport(bad), JSON.stringify(bad)).toBeUndefined();
     }
+  });
+});
+
+describe('disabled rules in the counters', () => {
+  const MISFITS = `${RULES}-A -t 192.168.1.250:80 -s rr\n-a -t 192.168.1.231:80 -r 10.1.1.1:80 -g -w 1\n`;
+  const disabledReport = () => {
+    const dp = makeDatapath(MISFITS);
+    return countersReport({
+      datapath: dp,
+      conns: dp.core.conns,
+      ports: [],
+      uptimeSeconds: 1,
+      disabledRules: dp.checkRules().disabled,
+    });
+  };
+
+  it('names each rule that cannot work on this director and why, in the report and in its JSON', () => {
+    const report = disabledReport();
+    expect(report.disabledRules).toEqual([
+      {
+        rule: 'TCP 192.168.1.231:80 -> 10.1.1.1:80',
+        reason: "DR (-g) needs the real server on one of the director's links; it is not",
+      },
+      {
+        rule: 'TCP 192.168.1.250:80',
+        reason: "VIP 192.168.1.250 is not among the interfaces' addresses, so nothing answers ARP for it",
+      },
+    ]);
+    expect(asCountersReport(JSON.parse(JSON.stringify(report)))).toEqual(report);
+    expect(reportOf(makeDatapath(RULES)).disabledRules).toEqual([]);
+  });
+
+  it('uvs counters prints them with their reasons, and "none" when there are none', () => {
+    expect(formatCounters(disabledReport())).toContain(
+      'disabled rules: 2, kept in the rules (uvsadm -Ln, -S) but given no traffic, as they cannot work on this director:\n' +
+        "  TCP 192.168.1.231:80 -> 10.1.1.1:80: DR (-g) needs the real server on one of the director's links; it is not\n" +
+        "  TCP 192.168.1.250:80: VIP 192.168.1.250 is not among the interfaces' addresses, so nothing answers ARP for it\n",
+    );
+    expect(formatCounters(reportOf(makeDatapath(RULES)))).toContain('disabled rules: none\n');
+  });
+
+  it('asCountersReport checks their shape, and takes a report without them as having none', () => {
+    const good = JSON.parse(JSON.stringify(disabledReport()));
+    for (const bad of [
+      { ...good, disabledRules: 'x' },
+      { ...good, disabledRules: [{ rule: 'TCP 1.2.3.4:80' }] },
+    ]) {
+      expect(asCountersReport(bad), JSON.stringify(bad)).toBeUndefined();
+    }
+    const { disabledRules: _, ...older } = good;
+    expect(asCountersReport(older)?.disabledRules).toEqual([]);
   });
 });
 

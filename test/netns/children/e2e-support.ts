@@ -119,6 +119,8 @@ export interface ModeLab {
 export interface ModeLabOptions {
   /** Replaces the rules file buildTopology() wrote (the mode's two `-a` rules); '' starts with no rules. */
   rules?: string;
+  /** Written as the daemon's state file before it starts, as uvsadm would have left it (it wins over `rules`). */
+  state?: string;
   /**
    * Turns GRO on on the director's capture interfaces before the daemon starts, as on a physical NIC (a veth
    * starts with it off): the daemon's io.gro must turn it off again.
@@ -148,6 +150,7 @@ export async function startModeLab(mode: LabMode, options: ModeLabOptions = {}):
   };
   try {
     if (options.rules !== undefined) writeFileSync(topology.rulesPath, options.rules);
+    if (options.state !== undefined) writeFileSync(join(topology.dir, 'rules.state'), options.state);
     if (options.rx === 'ring') {
       const config = readFileSync(topology.configPath, 'utf8');
       if (!/rx: mmsg/.test(config)) throw new Error('e2e: the lab config names no rx: mmsg to replace');
