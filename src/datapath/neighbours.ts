@@ -6,8 +6,9 @@
 //   - an ARP from the neighbour confirms it: REACHABLE for reachable_time, drawn at random in
 //     [base_reachable_time/2, 3*base_reachable_time/2) and drawn again every 300 s (neigh_rand_reach_time);
 //   - then STALE: the MAC is still used; the first packet sent through a stale entry makes it DELAY, and
-//     DELAY_PROBE_SECONDS later, unless confirmed meanwhile, PROBE: up to UCAST_PROBES unicast ARP requests a
-//     RETRY_SECONDS apart, after which the entry is forgotten and the next packet resolves it anew;
+//     DELAY_PROBE_SECONDS later (the next tick), unless confirmed meanwhile, PROBE: up to UCAST_PROBES
+//     unicast ARP requests RETRY_SECONDS apart, after which the entry is forgotten and the next packet
+//     resolves it anew;
 //   - periodic gc (neigh_periodic_work), only while the table holds gc_thresh1 entries or more, forgets STALE
 //     entries neither used nor confirmed for gc_stale_time;
 //   - forced gc (neigh_forced_gc) when an entry is created with gc_thresh2 entries or more (at most every
@@ -16,7 +17,8 @@
 //     are never evicted, so a full table never turns a new neighbour away while one could go.
 // Static entries never age and do not count against the thresholds.
 // Where uvs differs, and why: any ARP from the neighbour confirms it (the kernel makes an entry created by a
-// request STALE), so that the fast path serves a client from its first ARP on; an entry out of probes is
+// request STALE), so that the fast path serves a client from its first ARP on; DELAY lasts until the next
+// tick, not 5 s (see DELAY_PROBE_SECONDS); an entry out of probes is
 // freed at once rather than kept FAILED; the native fast path does not mark what it sends through as used,
 // so forced gc counts a reachable entry as active and evicts one only as the least recently active.
 //
@@ -35,8 +37,13 @@ export const RETRY_SECONDS = 1;
 export const MAX_PROBES = 3;
 /** Unicast ARP requests sent to re-confirm a stale neighbour before forgetting it (Linux ucast_solicit). */
 export const UCAST_PROBES = 3;
-/** From the first use of a stale entry to its first unicast probe (Linux delay_first_probe_time). */
-export const DELAY_PROBE_SECONDS = 5;
+/**
+ * From the first use of a stale entry to its first unicast probe. Linux waits delay_first_probe_time (5 s)
+ * for its own TCP to confirm the neighbour; nothing in uvs confirms one but its ARP, and the native fast
+ * path serves only reachable entries, so uvs probes at once (the next tick) rather than run 5 s in
+ * JavaScript for nothing.
+ */
+export const DELAY_PROBE_SECONDS = 0;
 /** Forced gc below gc_thresh3 runs at most this often; it spares entries active this recently (5 * HZ). */
 export const FORCED_GC_SECONDS = 5;
 /** reachable_time is drawn anew this often (neigh_periodic_work). */

@@ -121,25 +121,24 @@ describe('NeighbourTable aging (REACHABLE -> STALE -> DELAY -> PROBE)', () => {
     expect(t.deadline[t.find(addr(1), 1_000_000)]).toBe(1_044_999);
   });
 
-  it('re-confirms a stale neighbour once used: 5 s of delay, then three unicast probes a second apart, then forgets it', () => {
+  it('re-confirms a stale neighbour once used: three unicast probes a second apart from the next tick, then forgets it', () => {
     const t = table();
     learnAt(t, 1, 0);
     const slot = t.find(addr(1), 40 * SECOND);
     expect(t.timer(slot, 40 * SECOND, true)).toBe(NeighTimer.none); // stale and unused: nothing to do
     t.use(slot, 40 * SECOND);
     expect(t.state[slot]).toBe(NeighState.delay);
-    expect(t.timer(slot, 44_999, true)).toBe(NeighTimer.none);
-    expect(t.timer(slot, 45 * SECOND, false)).toBe(NeighTimer.none); // no room to send: asked again later
+    expect(t.timer(slot, 40 * SECOND, false)).toBe(NeighTimer.none); // no room to send: asked again later
     expect(t.state[slot]).toBe(NeighState.delay);
-    expect(t.timer(slot, 45 * SECOND, true)).toBe(NeighTimer.unicast);
+    expect(t.timer(slot, 40_100, true)).toBe(NeighTimer.unicast);
     expect(t.state[slot]).toBe(NeighState.probe);
     expect(t.resolved(slot)).toBe(true); // packets still go to the old MAC while probing
-    expect(t.timer(slot, 45_999, true)).toBe(NeighTimer.none);
-    expect(t.timer(slot, 46 * SECOND, true)).toBe(NeighTimer.unicast);
-    expect(t.timer(slot, 47 * SECOND, true)).toBe(NeighTimer.unicast);
-    expect(t.timer(slot, 48 * SECOND, true)).toBe(NeighTimer.failed);
+    expect(t.timer(slot, 41_099, true)).toBe(NeighTimer.none);
+    expect(t.timer(slot, 41_100, true)).toBe(NeighTimer.unicast);
+    expect(t.timer(slot, 42_100, true)).toBe(NeighTimer.unicast);
+    expect(t.timer(slot, 43_100, true)).toBe(NeighTimer.failed);
     t.fail(slot);
-    expect(t.find(addr(1), 48 * SECOND)).toBe(NO_NEIGH);
+    expect(t.find(addr(1), 43_100)).toBe(NO_NEIGH);
     expect(t.learnedCount).toBe(0);
   });
 
@@ -148,10 +147,10 @@ describe('NeighbourTable aging (REACHABLE -> STALE -> DELAY -> PROBE)', () => {
     learnAt(t, 1, 0);
     const slot = t.find(addr(1), 40 * SECOND);
     t.use(slot, 40 * SECOND);
-    expect(t.timer(slot, 45 * SECOND, true)).toBe(NeighTimer.unicast);
-    learnAt(t, 1, 45_500);
+    expect(t.timer(slot, 40_100, true)).toBe(NeighTimer.unicast);
+    learnAt(t, 1, 40_500);
     expect(t.state[slot]).toBe(NeighState.reachable);
-    expect(t.deadline[slot]).toBe(75_500);
+    expect(t.deadline[slot]).toBe(70_500);
     expect(t.timer(slot, 60 * SECOND, true)).toBe(NeighTimer.none);
   });
 });
