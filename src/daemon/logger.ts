@@ -72,7 +72,8 @@ class BoundedLogDestination {
     this.stream.write(line);
   }
 
-  flush(timeoutMs: number): Promise<void> {
+  /** Not named flush: pino's logger.flush(callback) would call that with its callback. */
+  drained(timeoutMs: number): Promise<void> {
     if (this.stream.writableLength === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -99,6 +100,6 @@ export function createDaemonLog(options: DaemonLogOptions = {}): DaemonLog {
     get dropped() {
       return destination.dropped;
     },
-    flush: (timeoutMs) => destination.flush(timeoutMs),
+    flush: (timeoutMs) => destination.drained(timeoutMs),
   };
 }
