@@ -133,6 +133,8 @@ export interface ModeLabOptions {
   senderOffloads?: boolean;
   /** The director's receive path (io.rx); the lab's config says mmsg. */
   rx?: 'mmsg' | 'ring';
+  /** Rewrites the director's config file (YAML text) before the daemon starts. */
+  editConfig?: (yaml: string) => string;
 }
 
 /** Builds the mode's topology and starts everything `uvs lab` starts, plus the client agent. */
@@ -155,6 +157,9 @@ export async function startModeLab(mode: LabMode, options: ModeLabOptions = {}):
       const config = readFileSync(topology.configPath, 'utf8');
       if (!/rx: mmsg/.test(config)) throw new Error('e2e: the lab config names no rx: mmsg to replace');
       writeFileSync(topology.configPath, config.replace(/rx: mmsg/, 'rx: ring'));
+    }
+    if (options.editConfig !== undefined) {
+      writeFileSync(topology.configPath, options.editConfig(readFileSync(topology.configPath, 'utf8')));
     }
     if (options.directorGro === true) {
       for (const i of topology.director.interfaces) setOffloads(topology.director.ns, i.name, { gro: true });
