@@ -12,7 +12,8 @@
 //   same eth0 in another namespace is another interface, and is not locked.
 // - Nothing is left on disk to clean up.
 // The cost: an abstract name has no file permissions, so any local process in the namespace could take it and
-// keep the daemon from starting. Then the refusal says the holder is not a uvs daemon, and `ss -xlp` finds it.
+// keep the daemon from starting. Then the refusal says the holder did not answer as a uvs daemon (so does a
+// stopped one), and `ss -xlp` finds it.
 //
 // An interface is held by its name, not its ifindex: the daemon serves an interface by name (its link
 // monitoring follows an interface deleted and made again under the same name, a new ifindex), and the name
@@ -89,7 +90,7 @@ async function hold(name: string): Promise<Server> {
     throw new InterfaceLockError(
       pid !== undefined
         ? `interface ${name} is in use by another uvs daemon (PID ${pid}); stop it, or give this daemon other interfaces`
-        : `interface ${name} is held by a process that is not a uvs daemon (find it with: ss -xlp | grep uvs/interface)`,
+        : `interface ${name} is held by a process that did not answer as a uvs daemon (find it with: ss -xlp | grep uvs/interface)`,
     );
   }
   // The lock never keeps the process alive by itself.

@@ -45,7 +45,7 @@ describe('InterfaceLock', () => {
     const squatter = createServer((s) => s.end('hello'));
     await new Promise<void>((resolve) => squatter.listen(interfaceLockName(eth), resolve));
     try {
-      await expect(take([eth])).rejects.toThrow(/held by a process that is not a uvs daemon/);
+      await expect(take([eth])).rejects.toThrow(/held by a process that did not answer as a uvs daemon/);
     } finally {
       squatter.close();
     }
