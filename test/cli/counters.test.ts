@@ -2,7 +2,7 @@
 // counters (the daemon's own handler, minus the interfaces). Text and --json output, the socket options, and
 // the errors, which must read as uvsadm's. The last tests run the built CLI (dist/, from `npm run build`).
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,8 @@ import { makeLab } from '../control/helpers.js';
 import { makeDatapath, run } from '../datapath/helpers.js';
 import { clientSyn, RULES } from '../trace/helpers.js';
 
-const cli = join(import.meta.dirname, '../../dist/cli/uvs.js');
+const cliRoot = join(import.meta.dirname, '../..');
+const cli = join(cliRoot, 'dist', 'cli', 'uvs.js');
 
 class Sink {
   text = '';
@@ -198,9 +199,10 @@ describe('uvs counters', () => {
 });
 
 describe('the built uvs', () => {
-  function runCli(args: string[], options: { uid?: number; gid?: number } = {}) {
+  function runCli(args: string[], options: { uid?: number; gid?: number; script?: string } = {}) {
+    const { script = cli, ...ids } = options;
     return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [cli, ...args], { ...options, env: { ...process.env, UVS_SOCKET: '' } });
+      const child = spawn(process.execPath, [script, ...args], { ...ids, env: { ...process.env, UVS_SOCKET: '' } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => {
@@ -228,8 +230,17 @@ describe('the built uvs', () => {
     'says "permission denied (you must be root)" to a user who may not open the 0600 socket (needs root to switch user)',
     async () => {
       await chmod(dir, 0o755);
+      // The user runs a copy of the built uvs it may read: the checkout may sit in a private directory (root's
+      // home is 0700). `uvs counters` loads nothing from outside dist/; dist/ is ES modules, which no
+      // package.json says outside the checkout.
+      await cp(join(cliRoot, 'dist'), join(dir, 'uvs', 'dist'), { recursive: true });
+      await writeFile(join(dir, 'uvs', 'package.json'), '{ "type": "module" }\n');
       const { socketPath } = await fakeDaemon();
-      const r = await runCli(['counters', '--socket', socketPath], { uid: 65534, gid: 65534 });
+      const r = await runCli(['counters', '--socket', socketPath], {
+        uid: 65534,
+        gid: 65534,
+        script: join(dir, 'uvs', 'dist', 'cli', 'uvs.js'),
+      });
       expect(r).toEqual({
         code: 2,
         stdout: '',

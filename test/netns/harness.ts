@@ -6,7 +6,7 @@
 // run inside one runs as a child: `ip netns exec NAME node SCRIPT`, always with a time limit.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -254,7 +254,7 @@ let compiled: string | undefined;
 
 /**
  * Compiles src/ into a temporary directory and returns the path of its JS, for child scripts (Node 20 does
- * not run TypeScript). The addon is reached through a `build` link next to it, where src/native.ts looks.
+ * not run TypeScript). A copy of the addon sits in `build` next to it, where src/native.ts looks.
  * Compiling fresh, rather than using dist/, keeps a stale build from testing old code.
  */
 export function compileForChildren(): string {
@@ -274,7 +274,12 @@ export function compileForChildren(): string {
     },
   );
   if (!existsSync(join(dist, 'io', 'afpacket.js'))) throw new Error(`harness: compiling src/ into ${dist} failed`);
-  symlinkSync(join(repoRoot, 'build'), join(out, 'build'));
+  // A copy of the addon, not a link into the checkout: the child that has given up root cannot pass through a
+  // checkout in a private directory (root's home is 0700), and it needs the addon, not the dependencies.
+  // Without a built addon the children say so themselves, as they would from the checkout.
+  const addon = join('build', 'Release', 'uvs_native.node');
+  mkdirSync(join(out, 'build', 'Release'), { recursive: true });
+  if (existsSync(join(repoRoot, addon))) copyFileSync(join(repoRoot, addon), join(out, addon));
   // The compiled tree imports its dependencies (yaml, pino) by package name.
   symlinkSync(join(repoRoot, 'node_modules'), join(out, 'node_modules'));
   process.on('exit', () => rmSync(out, { recursive: true, force: true }));
