@@ -386,6 +386,7 @@ export class Daemon {
       );
     }
     this.datapath = new Datapath(this.config, this.core, { ifindexes: this.ports.map((p) => p.ifindex) });
+    this.datapath.neigh.onOverflow = (overflow, message) => this.log.warn({ neighbours: overflow }, message);
     this.disableMisfits();
 
     // Tracing is a learner's aid: without its socket the director still serves.

@@ -48,6 +48,8 @@ export const DELAY_PROBE_SECONDS = 0;
 export const FORCED_GC_SECONDS = 5;
 /** reachable_time is drawn anew this often (neigh_periodic_work). */
 export const REACHABLE_REDRAW_SECONDS = 300;
+/** An overflow of the table is logged at most this often (the kernel rate-limits "neighbor table overflow!"). */
+export const OVERFLOW_REPORT_SECONDS = 60;
 /** Packets one unresolved next hop may hold. */
 export const PER_NEIGHBOUR_QUEUE = 16;
 
@@ -80,6 +82,15 @@ export const NeighTimer = {
 export type NeighTimerCode = (typeof NeighTimer)[keyof typeof NeighTimer];
 
 export const NO_NEIGH = -1;
+
+/** What NeighbourTable.onOverflow reports: the table was too small for the neighbours in use. */
+export interface NeighOverflow {
+  /** Active entries evicted at gc_thresh3 to make room, since the last report. */
+  readonly evicted: number;
+  /** New neighbours turned away because every entry held packets, since the last report. */
+  readonly refused: number;
+  readonly gcThresh3: number;
+}
 
 export interface NeighbourTableOptions {
   /** Packets that may wait for resolution, over all next hops. */
@@ -120,6 +131,14 @@ export class NeighbourTable {
   learnedCount = 0;
   /** Entries forgotten by gc, periodic and forced. */
   gcFreed = 0;
+  /** At gc_thresh3 with nothing idle: least recently active entries evicted, and inserts refused. */
+  overflowEvicted = 0;
+  overflowRefused = 0;
+  private reportedEvicted = 0;
+  private reportedRefused = 0;
+  private nextOverflowReport = Number.NEGATIVE_INFINITY;
+  /** Told from age(), at most every OVERFLOW_REPORT_SECONDS, when the table overflowed since the last time. */
+  onOverflow: ((overflow: NeighOverflow, message: string) => void) | null = null;
   /**
    * `ip | 0` -> slot: open addressing with linear probing over typed arrays, at most half full, deletion by
    * backward shift (no tombstones). A Map lookup cost more than the rest of the next-hop step; keys are signed
@@ -408,7 +427,26 @@ export class NeighbourTable {
     }
     this.gcCursor = s;
     this.gcFreed += freed;
+    this.reportOverflow(now);
     return freed;
+  }
+
+  private reportOverflow(now: number): void {
+    const evicted = this.overflowEvicted - this.reportedEvicted;
+    const refused = this.overflowRefused - this.reportedRefused;
+    if ((evicted === 0 && refused === 0) || now < this.nextOverflowReport || this.onOverflow === null) return;
+    this.reportedEvicted = this.overflowEvicted;
+    this.reportedRefused = this.overflowRefused;
+    this.nextOverflowReport = now + OVERFLOW_REPORT_SECONDS * this.ticksPerSecond;
+    const gcThresh3 = this.gcThresh3;
+    const turnedAway =
+      refused === 0 ? '' : `; new neighbours turned away (every entry had packets waiting for ARP): ${refused}`;
+    this.onOverflow(
+      { evicted, refused, gcThresh3 },
+      `neighbour table overflow: all ${gcThresh3} learned entries (arp.gc_thresh3) were in use; ` +
+        `least recently active evicted to make room: ${evicted}${turnedAway}; ` +
+        'raise arp.gc_thresh3 if that many neighbours are really active',
+    );
   }
 
   /** Stale (or reachable past its time), nothing waiting, idle for gc_stale_time. */
@@ -453,6 +491,7 @@ export class NeighbourTable {
       if (oldest !== NO_NEIGH) {
         this.release(oldest);
         freed++;
+        this.overflowEvicted++;
       }
     }
     this.gcFreed += freed;
@@ -528,7 +567,10 @@ export class NeighbourTable {
       (n >= this.gcThresh2 && now >= this.lastForcedGc + FORCED_GC_SECONDS * this.ticksPerSecond)
     ) {
       this.forcedGc(now);
-      if (this.learnedCount >= this.gcThresh3) return NO_NEIGH;
+      if (this.learnedCount >= this.gcThresh3) {
+        this.overflowRefused++;
+        return NO_NEIGH;
+      }
     }
     const slot = this.freeEntries.pop();
     if (slot === undefined) return NO_NEIGH;

@@ -266,3 +266,39 @@ describe('NeighbourTable forced gc (neigh_forced_gc)', () => {
     expect(t.learned).toBe(true);
   });
 });
+
+describe('NeighbourTable overflow report', () => {
+  it('says when active entries had to go or a neighbour was turned away, at most once a minute', () => {
+    const t = new NeighbourTable({
+      queueCapacity: 8,
+      ticksPerSecond: SECOND,
+      arp: { ...KERNEL, gcThresh2: 2, gcThresh3: 2 },
+      random: () => 0.5,
+    });
+    const reports: { evicted: number; refused: number; message: string }[] = [];
+    t.onOverflow = (o, message) => reports.push({ evicted: o.evicted, refused: o.refused, message });
+    learnAt(t, 1, 0);
+    learnAt(t, 2, 0);
+    t.age(0, 1);
+    expect(reports).toEqual([]); // full, but nothing had to go yet
+    learnAt(t, 3, 1000); // both active: the least recently active goes
+    learnAt(t, 4, 1000);
+    t.age(1000, 1);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ evicted: 2, refused: 0 });
+    expect(reports[0]!.message).toMatch(
+      /all 2 learned entries \(arp\.gc_thresh3\) were in use; .*evicted to make room: 2;/,
+    );
+    // Both left now hold packets: the next is turned away; reported only a minute after the first report.
+    for (const k of [3, 4]) t.enqueue(t.find(addr(k), 2000), frame, 0, frame.length);
+    expect(t.resolve(addr(5), 0, 2000)).toBe(NO_NEIGH);
+    t.age(60_999, 1);
+    expect(reports).toHaveLength(1);
+    t.age(61_000, 1);
+    expect(reports).toHaveLength(2);
+    expect(reports[1]).toMatchObject({ evicted: 0, refused: 1 });
+    expect(reports[1]!.message).toMatch(/evicted to make room: 0; new neighbours turned away .*: 1;/);
+    t.age(200_000, 1);
+    expect(reports).toHaveLength(2); // nothing new
+  });
+});
