@@ -214,7 +214,24 @@ export class Daemon {
           { interface: name, fix: `ethtool -K ${name} gro off lro off` },
           `could not turn GRO/LRO off: ${(err as Error).message}`,
         );
+        this.keepOnlyTurnedOff(name, changed);
       }
+    }
+    this.saveOffloadRecord();
+  }
+
+  /**
+   * After a refused change (EPERM without CAP_NET_ADMIN, a driver that cannot), only what did go off is to be
+   * turned back on at stop; otherwise the stop would warn that it cannot turn on what was never off.
+   */
+  private keepOnlyTurnedOff(name: string, planned: readonly ('gro' | 'lro')[]): void {
+    try {
+      const stillOn = receiveCoalescingOn(name);
+      const off = planned.filter((f) => !stillOn.includes(f));
+      if (off.length > 0) this.coalescingTurnedOff.set(name, off);
+      else this.coalescingTurnedOff.delete(name);
+    } catch {
+      // Cannot tell: keep the plan. Turning on at stop what is already on changes nothing.
     }
   }
 
