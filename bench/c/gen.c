@@ -1,6 +1,6 @@
 /* The live benchmark's traffic generator: prebuilt 64-byte Ethernet/IPv4/UDP frames with correct checksums
  * (one frame per source port, cycled), sent with sendmmsg on an AF_PACKET socket at a target rate. trafgen
- * 0.6.8 was not usable on the VM this was measured on (DESIGN.md, "Measuring on a small VM").
+ * 0.6.8 was not usable on the VM this was measured on (docs/design.md, "Measuring on a small VM").
  *
  * gen --if DEV --src-mac M --dst-mac M --src-ip A --dst-ip A --dst-port P [--ports N] [--rate PPS]
  *     [--seconds S] [--count N] [--cpu C] [--bad-csum]
