@@ -31,7 +31,8 @@ afterEach(() => {
   for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('check-cycles', () => {
+// Each case starts a node process that parses a tree with TypeScript: seconds, more on a loaded machine.
+describe('check-cycles', { timeout: 60_000 }, () => {
   it('passes the project source', () => {
     const run = spawnSync(process.execPath, [script], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
