@@ -128,18 +128,22 @@ async function underFlood(
 }
 
 describe.skipIf(!canUseNetns)(`SYN flood against a live daemon's full table ${netnsSkipReason}`, () => {
-  it('without reclaim_embryonic no new client connects; with it every one does', async () => {
-    const off = await underFlood('{ reclaim_embryonic: false }');
-    expect(off.ok).toBe(0);
-    expect(off.report.connections.overflows).toBeGreaterThan(0);
-    expect(off.report.drops.notRouted ?? 0).toBeGreaterThan(0);
-    expect(off.warning).toMatch(/reclaim_embryonic is off/);
+  it(
+    'without reclaim_embryonic no new client connects; with it every one does',
+    async () => {
+      const off = await underFlood('{ reclaim_embryonic: false }');
+      expect(off.ok).toBe(0);
+      expect(off.report.connections.overflows).toBeGreaterThan(0);
+      expect(off.report.drops.notRouted ?? 0).toBeGreaterThan(0);
+      expect(off.warning).toMatch(/reclaim_embryonic is off/);
 
-    const on = await underFlood('{ reclaim_embryonic: true }');
-    expect(on.errors).toEqual([]);
-    expect(on.ok).toBe(ATTEMPTS);
-    expect(on.report.connections.size).toBe(CAPACITY);
-    expect(on.report.connections.reclaimed).toBeGreaterThan(0);
-    expect(on.warning).toMatch(/"level":40.*new connections evict the oldest embryonic entries/);
-  }, TEST_LIMIT_MS);
+      const on = await underFlood('{ reclaim_embryonic: true }');
+      expect(on.errors).toEqual([]);
+      expect(on.ok).toBe(ATTEMPTS);
+      expect(on.report.connections.size).toBe(CAPACITY);
+      expect(on.report.connections.reclaimed).toBeGreaterThan(0);
+      expect(on.warning).toMatch(/"level":40.*new connections evict the oldest embryonic entries/);
+    },
+    TEST_LIMIT_MS,
+  );
 });
