@@ -2,6 +2,7 @@
 // topology in network namespaces, sets up the real servers with `uvs rs`, starts web01 and web02, starts the
 // uvs director, makes N HTTP requests from the client to the VIP, prints each reply and the director's
 // `-Ln` and `--stats` tables, and tears everything down (also on failure, SIGINT and SIGTERM).
+// `uvs lab --remove NAME` takes down a lab that --keep left up (src/lab/remove.ts).
 import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,13 +10,16 @@ import { parseArgs } from 'node:util';
 import { sendQuery } from '../control/client.js';
 import { hasNetAdmin } from '../rs/system.js';
 import { NsChild, nsRun } from './netns.js';
+import { LabRemoveError, removeLab } from './remove.js';
 import { buildTopology, LAB_MODES, type LabMode, type LabTopology } from './topology.js';
 
 export const LAB_USAGE = `Usage: uvs lab [nat|dr|tun] [-n N] [--timeout-ms MS] [--keep]
+       uvs lab --remove NAME
 
 Builds the seed tutorial's LVS topology (client, director, web01, web02) in network namespaces, runs N HTTP
 requests from the client to the VIP (default 6, mode nat), prints the replies and the director's tables,
-and removes everything. --keep leaves it up and prints the command that removes it.
+and removes everything. --keep leaves it up, running, and prints its name; --remove NAME stops that lab's
+daemon, web servers and helpers, and removes its namespaces and files.
 `;
 
 /** Bounds on the traffic: the lab must end even when the director forwards nothing. */
@@ -241,7 +245,7 @@ export async function runLab(mode: LabMode, options: LabOptions): Promise<number
     if (options.keep && topology) {
       topology.keep();
       for (const c of children) c.proc.unref();
-      out(`kept; remove it with: ${topology.removeCommand()}`);
+      out(`kept as ${topology.name}; remove it with: ${topology.removeCommand()}`);
     } else {
       await director?.stop();
       await Promise.all(children.map((c) => c.stop()));
@@ -252,7 +256,10 @@ export async function runLab(mode: LabMode, options: LabOptions): Promise<number
 }
 
 export async function labMain(args: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  let parsed: { values: { n?: string; 'timeout-ms'?: string; keep?: boolean; help?: boolean }; positionals: string[] };
+  let parsed: {
+    values: { n?: string; 'timeout-ms'?: string; keep?: boolean; remove?: string; help?: boolean };
+    positionals: string[];
+  };
   try {
     parsed = parseArgs({
       args,
@@ -260,6 +267,7 @@ export async function labMain(args: string[], out: NodeJS.WritableStream, err: N
         n: { type: 'string', short: 'n' },
         'timeout-ms': { type: 'string' },
         keep: { type: 'boolean' },
+        remove: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -273,6 +281,13 @@ export async function labMain(args: string[], out: NodeJS.WritableStream, err: N
   if (values.help) {
     out.write(LAB_USAGE);
     return 0;
+  }
+  if (values.remove !== undefined) {
+    if (positionals.length > 0 || values.keep || values.n !== undefined || values['timeout-ms'] !== undefined) {
+      err.write(`uvs lab: --remove takes only the lab's name\n${LAB_USAGE}`);
+      return 2;
+    }
+    return removeMain(values.remove, out, err);
   }
   const mode = (positionals[0] ?? 'nat') as LabMode;
   if (!LAB_MODES.includes(mode) || positionals.length > 1) {
@@ -300,4 +315,21 @@ export async function labMain(args: string[], out: NodeJS.WritableStream, err: N
     keep: values.keep ?? false,
     out: (line) => out.write(`${line}\n`),
   });
+}
+
+async function removeMain(name: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  if (!hasNetAdmin()) {
+    err.write('uvs lab: removing network namespaces needs root or CAP_NET_ADMIN; run it with sudo\n');
+    return 1;
+  }
+  try {
+    const removed = await removeLab(name);
+    for (const p of removed.stopped) out.write(`stopped process ${p.pid} (${p.by})\n`);
+    out.write(`removed ${name}: namespaces ${removed.namespaces.join(' ')}; files ${removed.dirs.join(' ')}\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof LabRemoveError)) throw e;
+    err.write(`uvs lab: ${e.message}\n`);
+    return 1;
+  }
 }

@@ -69,6 +69,9 @@ export interface DirectorInterface {
 
 export interface LabTopology {
   readonly mode: LabMode;
+  /** `uvs-lab-<pid>-<hex>`: what `uvs lab --remove` takes. */
+  readonly name: string;
+  /** The name and a dash: every namespace's name and the directory's start with it. */
   readonly prefix: string;
   readonly client: { ns: string; dev: string; cip: string };
   readonly director: { ns: string; interfaces: DirectorInterface[] };
@@ -90,7 +93,7 @@ export interface LabTopology {
   readonly notes: readonly string[];
   /** Deletes every namespace and the temporary directory; safe to call twice. */
   teardown(): void;
-  /** A shell command that removes the namespaces later (for `--keep`). */
+  /** The command that stops the lab's processes and removes it later (for `--keep`). */
   removeCommand(): string;
   /** Leaves the topology up when this process exits (`--keep`); teardown() still works. */
   keep(): void;
@@ -138,10 +141,12 @@ export function labConfigYaml(interfaces: readonly DirectorInterface[], dir: str
 /** Builds the topology for `mode`; on any failure removes what it had made and throws. */
 export function buildTopology(mode: LabMode, options: TopologyOptions = {}): LabTopology {
   const log = options.log ?? (() => {});
-  const prefix = `uvs-lab-${process.pid}-${randomBytes(3).toString('hex')}-`;
+  const name = `uvs-lab-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const prefix = `${name}-`;
   const namespaces: string[] = [];
   const notes: string[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'uvs-lab-'));
+  // Named after the lab, so that `uvs lab --remove NAME` finds it.
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   let tornDown = false;
   const teardown = (): void => {
     if (tornDown) return;
@@ -256,6 +261,7 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
 
     return {
       mode,
+      name,
       prefix,
       client: { ns: clientNs, dev: 'eth0', cip },
       director: { ns: directorNs, interfaces: directorInterfaces },
@@ -274,7 +280,7 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
       keep: () => {
         liveTopologies.delete(handle);
       },
-      removeCommand: () => `for ns in ${namespaces.join(' ')}; do ip netns del "$ns"; done; rm -rf ${dir}`,
+      removeCommand: () => `uvs lab --remove ${name}`,
     };
   } catch (err) {
     teardown();
