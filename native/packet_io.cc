@@ -585,11 +585,12 @@ Napi::Value PacketRingClose(const Napi::CallbackInfo& info) {
 }
 
 // packetSend(fd, bytes: Uint8Array, offset: Uint32Array, length: Uint32Array, egress: Uint32Array, count,
-//            result: Int32Array(3)) -> frames sent, or -errno for bad arguments.
+//            result: Int32Array(3 or 4)) -> frames sent, or -errno for bad arguments.
 // egress[i] is the ifindex to send frame i out of, or 0 for the interface the socket is bound to.
-// result = [sent, dropped, last errno]: a frame the kernel refuses (EMSGSIZE, ENETDOWN, ...) or that lies
-// outside `bytes` is dropped and the rest still go; EAGAIN/ENOBUFS stops the batch, and the frames after
-// `sent + dropped` were not tried.
+// result = [sent, dropped, last errno, dropped for a full queue]: a frame the kernel refuses (EMSGSIZE,
+// ENETDOWN, ...) or that lies outside `bytes` is dropped and the rest still go; EAGAIN/ENOBUFS (the socket's
+// send buffer or the device queue is full) stops the batch, and every frame not sent by then is dropped
+// too, counted in result[3] (when there) as well as in result[1]. So sent + dropped == count, always.
 Napi::Value PacketSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array bytes;
@@ -648,7 +649,7 @@ Napi::Value PacketSend(const Napi::CallbackInfo& info) {
     }
     m++;
   }
-  uint32_t k = 0, sent = 0;
+  uint32_t k = 0, sent = 0, queue_full = 0;
   // Each failing call either sends something or drops one frame, so this ends within m iterations
   // (plus EINTR retries).
   while (k < m) {
@@ -661,13 +662,20 @@ Napi::Value PacketSend(const Napi::CallbackInfo& info) {
     int err = r == 0 ? EAGAIN : errno;
     if (err == EINTR) continue;
     last_err = err;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) break;
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+      // Retrying now would spin against a queue that drains at the device's pace; the datapath does not
+      // hold frames back, so the rest of the batch is lost here, as a full qdisc would drop it.
+      queue_full = m - k;
+      dropped += queue_full;
+      break;
+    }
     dropped++;
     k++;
   }
   result[0] = int32_t(sent);
   result[1] = int32_t(dropped);
   result[2] = last_err;
+  if (result.ElementLength() >= 4) result[3] = int32_t(queue_full);
   return Napi::Number::New(env, sent);
 }
 

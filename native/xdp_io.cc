@@ -560,13 +560,15 @@ int Kick(Xsk* x) {
   return last_err;
 }
 
-// xdpSend(handle, bytes, offset, length, egress: Uint32Array, count, result: Int32Array(3 or 4))
+// xdpSend(handle, bytes, offset, length, egress: Uint32Array, count, result: Int32Array(3 to 5))
 //   -> frames queued for sending, or -errno for bad arguments.
 // egress[i] is the ifindex to send frame i out of (an interface with an open AF_XDP port of this process),
-// or 0 for this port's interface. result = [sent, dropped, last errno]: a frame that is malformed, too
-// large, has no AF_XDP port for its egress interface, or finds no free send frame (EAGAIN: the kernel has
-// not completed earlier sends yet) is dropped and counted; the rest of the batch still goes. result[3], when
-// there, is how many sockets still hold frames the device refused (see xdpFlush).
+// or 0 for this port's interface. result = [sent, dropped, last errno, dropped for a full queue, sockets
+// still holding refused frames]: a frame that is malformed, too large, has no AF_XDP port for its egress
+// interface, or finds no free send frame (EAGAIN: the kernel has not completed earlier sends yet) is dropped
+// and counted; the rest of the batch still goes, so sent + dropped == count. result[3], when there, counts
+// the drops for want of a send frame or ring slot (also in result[1]); result[4], when there, is how many
+// sockets still hold frames the device refused (see xdpFlush).
 Napi::Value XdpSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Xsk* self = GetXsk(info[0]);
@@ -587,7 +589,7 @@ Napi::Value XdpSend(const Napi::CallbackInfo& info) {
   if (self->closed) return Napi::Number::New(env, -EBADF);
   const uint8_t* base = bytes.Data();
   size_t size = bytes.ByteLength();
-  uint32_t sent = 0, dropped = 0;
+  uint32_t sent = 0, dropped = 0, queue_full = 0;
   int last_err = 0;
   // The batch usually goes out of one or two interfaces: remember the last lookup.
   int cached_ifindex = -1;
@@ -621,6 +623,7 @@ Napi::Value XdpSend(const Napi::CallbackInfo& info) {
     }
     if (t->tx_free.empty() || t->tx.ProdFree() == 0) {
       dropped++;
+      queue_full++;
       last_err = EAGAIN;
       continue;
     }
@@ -646,7 +649,8 @@ Napi::Value XdpSend(const Napi::CallbackInfo& info) {
   result[0] = int32_t(sent);
   result[1] = int32_t(dropped);
   result[2] = last_err;
-  if (result.ElementLength() >= 4) result[3] = still_pending;
+  if (result.ElementLength() >= 4) result[3] = int32_t(queue_full);
+  if (result.ElementLength() >= 5) result[4] = still_pending;
   return Napi::Number::New(env, sent);
 }
 

@@ -182,7 +182,9 @@ export interface NativeAddon {
   packetRingClose(ring: RingHandle): void;
   /**
    * Sends frames 0..count-1 with sendmmsg; returns how many were sent or a negative errno for bad
-   * arguments. `result` receives [sent, dropped, last errno]. Never throws.
+   * arguments. `result` receives [sent, dropped, last errno] and, when it has a fourth element, how many of
+   * the dropped were lost to a full send buffer or device queue (EAGAIN/ENOBUFS ends the batch: every frame
+   * not sent by then is dropped). sent + dropped is always count. Never throws.
    */
   packetSend(
     fd: number,
@@ -229,7 +231,8 @@ export interface NativeAddon {
   /**
    * Sends frames 0..count-1, each out of the AF_XDP socket of `egressIfindex[i]` (this one when 0); returns
    * how many were queued, or a negative errno for bad arguments. `result` receives [sent, dropped, last
-   * errno]. Never throws.
+   * errno], then (when it is that long) how many of the dropped found no free send frame or ring slot, and
+   * how many sockets still hold frames a full device refused. sent + dropped is always count. Never throws.
    */
   xdpSend(
     handle: XdpHandle,
@@ -242,7 +245,7 @@ export interface NativeAddon {
   ): number;
   /**
    * Kicks every AF_XDP socket whose tx ring still holds frames a full device refused; returns how many
-   * still hold some (xdpSend reports the same number in result[3] when `result` has 4 elements).
+   * still hold some (xdpSend reports the same number in result[4] when `result` has 5 elements).
    */
   xdpFlush(): number;
   /** The socket's XDP_STATISTICS counters and its free send frames. */

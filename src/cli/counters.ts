@@ -12,7 +12,7 @@ import {
   sendQuery,
   unavailableMessage,
 } from '../control/client.js';
-import { asCountersReport, type CountersReport } from '../control/counters.js';
+import { asCountersReport, type Balance, type CountersReport, countersBalance } from '../control/counters.js';
 import { dropSentences } from '../trace/explain.js';
 
 const PROGRAM = 'uvs counters';
@@ -42,6 +42,9 @@ const counterMeanings: Readonly<Record<string, string>> = {
   untracked: 'forwarded without a connection entry (table full, or one-packet scheduling)',
   fragments: 'later fragments of IP datagrams, sent after their first (also counted above)',
   fastPath: 'forwarded by the native fast path (also counted above)',
+  forwarded: 'received frames sent on at once',
+  answered: 'received frames answered by uvs itself (ARP, ping, ICMP error)',
+  consumed: 'received frames used up without an answer (ARP learned)',
 };
 
 export interface CountersEnvironment {
@@ -146,16 +149,29 @@ export function formatCounters(r: CountersReport): string {
   if (r.ports.length > 0) {
     lines.push('interfaces (tx is counted on the port that sent, whatever interface the frame left by):');
     const rows = [
-      ['interface', 'rx', 'tx', 'txDropped'],
-      ...r.ports.map((p) => [p.ifname, String(p.rx), String(p.tx), String(p.txDropped)]),
+      ['interface', 'rx', 'tx', 'txDropped', 'queueFull', 'refused'],
+      ...r.ports.map((p) => [
+        p.ifname,
+        String(p.rx),
+        String(p.tx),
+        String(p.txDropped),
+        String(p.txDroppedQueueFull),
+        String(p.txDropped - p.txDroppedQueueFull),
+      ]),
     ];
-    const widths = [0, 1, 2, 3].map((col) => Math.max(...rows.map((row) => row[col]!.length)));
+    const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
     for (const row of rows) {
       lines.push(
         `  ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ')}`,
       );
     }
   }
+
+  lines.push('balance (every frame accounted for once):');
+  const b = countersBalance(r);
+  lines.push(`  ${formatBalance('received', b.received)}`);
+  lines.push(`  ${formatBalance('queued', b.queued)}`);
+  lines.push(`  ${formatBalance('sent', b.sent)}`);
 
   const c = r.connections;
   lines.push(
@@ -173,6 +189,13 @@ export function formatCounters(r: CountersReport): string {
     for (const d of r.disabledRules) lines.push(`  ${d.rule}: ${d.reason}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** "received 10 = forwarded 6 + dropped 4", and what is left over when it does not add up. */
+function formatBalance(name: string, b: Balance): string {
+  const parts = Object.entries(b.parts).map(([part, n]) => `${part} ${n}`);
+  const sum = `${name} ${b.total} = ${parts.join(' + ')}`;
+  return b.unaccounted === 0 ? sum : `${sum}  (does not add up: ${b.unaccounted} unaccounted)`;
 }
 
 function formatShare(share: number): string {

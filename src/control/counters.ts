@@ -15,6 +15,8 @@ export interface PortCounters {
   readonly tx: number;
   /** Frames this port was asked to send but could not (refused, queue full, no such egress interface). */
   readonly txDropped: number;
+  /** Of txDropped, those lost because the send buffer or the device queue was full; the rest were refused. */
+  readonly txDroppedQueueFull: number;
 }
 
 export interface CountersReport {
@@ -86,7 +88,13 @@ export function countersReport(src: CountersSources): CountersReport {
     datapath,
     drops: src.datapath.dropSummary(),
     fastPath: { enabled: src.datapath.fastPathEnabled, share: c.rx > 0 ? c.fastPath / c.rx : null },
-    ports: src.ports.map((p) => ({ ifname: p.ifname, rx: p.rx, tx: p.tx, txDropped: p.txDropped })),
+    ports: src.ports.map((p) => ({
+      ifname: p.ifname,
+      rx: p.rx,
+      tx: p.tx,
+      txDropped: p.txDropped,
+      txDroppedQueueFull: p.txDroppedQueueFull,
+    })),
     connections: {
       size: src.conns.size,
       capacity: src.conns.capacity,
@@ -118,8 +126,9 @@ export function asCountersReport(value: unknown): CountersReport | undefined {
   if (!Array.isArray(r.ports)) return undefined;
   for (const p of r.ports as unknown[]) {
     if (typeof p !== 'object' || p === null) return undefined;
-    const { ifname, rx, tx, txDropped } = p as Record<string, unknown>;
+    const { ifname, rx, tx, txDropped, txDroppedQueueFull } = p as Record<string, unknown>;
     if (typeof ifname !== 'string' || !isCount(rx) || !isCount(tx) || !isCount(txDropped)) return undefined;
+    if (!isCount(txDroppedQueueFull) || txDroppedQueueFull > txDropped) return undefined;
   }
   if (!isCountRecord(r.connections)) return undefined;
   for (const k of ['size', 'capacity', 'overflows', 'expired', 'reclaimed', 'dropped']) {
@@ -134,4 +143,49 @@ export function asCountersReport(value: unknown): CountersReport | undefined {
     if (typeof rule !== 'string' || typeof reason !== 'string') return undefined;
   }
   return value as CountersReport;
+}
+
+/** One equation of the report: `total` should equal the sum of `parts`; `unaccounted` is what is left over. */
+export interface Balance {
+  readonly total: number;
+  readonly parts: Readonly<Record<string, number>>;
+  /** total - sum of parts: 0 when every frame is accounted for. */
+  readonly unaccounted: number;
+}
+
+function balance(total: number, parts: Record<string, number>): Balance {
+  const sum = Object.values(parts).reduce((a, b) => a + b, 0);
+  return { total, parts, unaccounted: total - sum };
+}
+
+/**
+ * The report's three equations, each of which holds exactly between two batches (the daemon answers a
+ * query between them):
+ * - received: every received frame once, by what became of it (forwarded, answered, queued for ARP,
+ *   consumed, or dropped at receive: every drop reason but neighUnresolved);
+ * - queued: every frame held for ARP was released, dropped as neighUnresolved, or is still waiting;
+ * - sent: every frame the datapath put out (forwarded, answered, released, ARP it made) was handed to the
+ *   kernel by a port, or lost on send, because the queue was full or because it was refused.
+ */
+export function countersBalance(r: CountersReport): { received: Balance; queued: Balance; sent: Balance } {
+  const d = (name: string) => r.datapath[name] ?? 0;
+  const unresolved = r.drops.neighUnresolved ?? 0;
+  const dropsAtReceive = Object.values(r.drops).reduce((a, b) => a + b, 0) - unresolved;
+  const sum = (f: (p: PortCounters) => number) => r.ports.reduce((a, p) => a + f(p), 0);
+  const queueFull = sum((p) => p.txDroppedQueueFull);
+  return {
+    received: balance(d('rx'), {
+      forwarded: d('forwarded'),
+      answered: d('answered'),
+      queued: d('queued'),
+      consumed: d('consumed'),
+      dropped: dropsAtReceive,
+    }),
+    queued: balance(d('queued'), { released: d('released'), neighUnresolved: unresolved, waiting: r.neighbourWaiting }),
+    sent: balance(d('tx'), {
+      handedToKernel: sum((p) => p.tx),
+      lostQueueFull: queueFull,
+      lostRefused: sum((p) => p.txDropped) - queueFull,
+    }),
+  };
 }

@@ -482,6 +482,7 @@ export class Daemon {
         rx: this.portRx[i]!,
         tx: this.portTx[i]!,
         txDropped: p.txDropped + (this.links[i]?.txDroppedBefore ?? 0),
+        txDroppedQueueFull: p.txDroppedQueueFull ?? 0,
       })),
       uptimeSeconds: (performance.now() - this.startedAt) / 1000,
       disabledRules: this.datapath.checkRules().disabled,

@@ -127,6 +127,16 @@ export class DatapathCounters {
   fragments = 0;
   /** Frames the native fast path forwarded (also counted in rx, tx and forwardedIn/Out). */
   fastPath = 0;
+  // What became of each received frame, counted once per frame by its verdict, so that rx = forwarded +
+  // answered + queued + consumed + the drops at receive (every drop reason but neighUnresolved, which
+  // counts frames already counted as queued). forwardedIn/Out count decisions, and a frame decided but then
+  // held or dropped for its next hop is in them too.
+  /** Received frames sent on at once (to a real server, or a NAT reply to a client). */
+  forwarded = 0;
+  /** Received frames uvs answered itself (ARP reply, echo reply, ICMP error in their place). */
+  answered = 0;
+  /** Received frames used up without an answer (an ARP reply or announcement that was learned). */
+  consumed = 0;
 }
 
 /** The addresses of a frame, as the trace shows them. */
@@ -533,6 +543,7 @@ export class Datapath {
         counters.tx += handled;
         counters.forwardedIn += fast.result.forwardedIn;
         counters.forwardedOut += fast.result.forwardedOut;
+        counters.forwarded += handled;
         counters.fastPath += handled;
         backoff = 0;
       } else {
@@ -588,6 +599,9 @@ export class Datapath {
       tx.count = j + 1;
       this.counters.tx++;
     }
+    if (verdict === Verdict.forward) this.counters.forwarded++;
+    else if (verdict === Verdict.reply) this.counters.answered++;
+    else if (verdict === Verdict.consumed) this.counters.consumed++;
     if (this.releaseSlot !== NO_NEIGH) this.release(tx, this.releaseSlot);
     if (tracing) this.publishTrace(input!, ifPos, verdict, tx, j, now);
     return verdict;

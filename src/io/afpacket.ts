@@ -102,8 +102,13 @@ export class AfPacketPort implements PacketPort {
   readonly qdiscBypass: boolean;
   /** Whether received TCP GSO super-frames are cut into segments (the kernel accepted PACKET_VNET_HDR). */
   readonly gso: boolean;
-  /** Frames dropped by all sends so far because the kernel refused them (EMSGSIZE, ENETDOWN, ...). */
+  /**
+   * Frames dropped by all sends so far: refused by the kernel (EMSGSIZE, ENETDOWN, ...), malformed, or lost
+   * to a full send buffer or device queue (those also in txDroppedQueueFull).
+   */
   txDropped = 0;
+  /** Of txDropped, the frames lost because the send buffer or the device queue was full (EAGAIN/ENOBUFS). */
+  txDroppedQueueFull = 0;
   /** errno of the last send failure (EAGAIN/ENOBUFS when the send buffer or the driver queue was full). */
   lastSendErrno = 0;
 
@@ -112,7 +117,8 @@ export class AfPacketPort implements PacketPort {
   /** How onReadable() waits: busy, or on the socket, plain or coalesced (src/io/wakeups.ts). */
   private readonly wakeups: DescriptorWakeups;
   private ring: RingHandle | undefined;
-  private readonly sendResult = new Int32Array(3);
+  /** [sent, dropped, last errno, dropped for a full queue]. */
+  private readonly sendResult = new Int32Array(4);
 
   private constructor(native: NativeAddon, ifname: string, info: ReturnType<NativeAddon['packetOpen']>) {
     this.native = native;
@@ -208,11 +214,16 @@ export class AfPacketPort implements PacketPort {
   /**
    * Sends frames 0..count-1 of `batch` (each from offset[i]/length[i], out of egressIfindex[i] or this
    * port's interface when 0) with one native call. Returns how many were sent, or a negative errno for an
-   * unusable batch. Frames the kernel refused are counted in `txDropped`; when the queue is full (EAGAIN)
-   * the rest of the batch is not tried, and the caller decides whether to retry or drop it.
+   * unusable batch. Every frame of the batch not sent is counted in `txDropped`: those the kernel refused,
+   * and, when the send buffer or the device queue is full (EAGAIN/ENOBUFS), the rest of the batch, which is
+   * not tried (also counted in `txDroppedQueueFull`). The datapath does not hold frames back for a retry.
    */
   send(batch: FrameBatch, count = batch.count): number {
-    if (this.fd < 0) return -9; // EBADF
+    // A frame not sent is counted whatever the cause, so that the daemon's counters add up.
+    if (this.fd < 0) {
+      this.txDropped += count;
+      return -9; // EBADF
+    }
     const r = this.sendResult;
     const sent = this.native.packetSend(
       this.fd,
@@ -223,8 +234,12 @@ export class AfPacketPort implements PacketPort {
       count,
       r,
     );
-    if (sent < 0) return sent;
+    if (sent < 0) {
+      this.txDropped += count;
+      return sent;
+    }
     this.txDropped += r[1] as number;
+    this.txDroppedQueueFull += r[3] as number;
     if (r[2] !== 0) this.lastSendErrno = r[2] as number;
     return sent;
   }

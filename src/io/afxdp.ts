@@ -141,6 +141,8 @@ export class AfXdpPort implements PacketPort {
   readonly zeroCopy: boolean;
   /** Frames dropped by all sends so far (no free send frame, no AF_XDP port for the egress, malformed). */
   txDropped = 0;
+  /** Of txDropped, the frames that found no free send frame or tx ring slot (the kernel had not caught up). */
+  txDroppedQueueFull = 0;
   /** errno of the last send failure (EAGAIN when the send pool was empty, ENXIO for an unknown egress). */
   lastSendErrno = 0;
 
@@ -149,8 +151,8 @@ export class AfXdpPort implements PacketPort {
   private readonly fd: number;
   /** How onReadable() waits: busy, or on the descriptor, plain or coalesced (src/io/wakeups.ts). */
   private readonly wakeups: DescriptorWakeups;
-  /** [sent, dropped, last errno, sockets still holding refused frames]. */
-  private readonly sendResult = new Int32Array(4);
+  /** [sent, dropped, last errno, dropped for a full queue, sockets still holding refused frames]. */
+  private readonly sendResult = new Int32Array(5);
   private readonly coalesce: boolean;
 
   private constructor(native: NativeAddon, ifname: string, info: XdpSocketInfo, coalesce: boolean) {
@@ -224,7 +226,11 @@ export class AfXdpPort implements PacketPort {
    * batch; the others are counted in `txDropped`.
    */
   send(batch: FrameBatch, count = batch.count): number {
-    if (this.handle === undefined) return -9; // EBADF
+    // A frame not sent is counted whatever the cause, so that the daemon's counters add up.
+    if (this.handle === undefined) {
+      this.txDropped += count;
+      return -9; // EBADF
+    }
     const r = this.sendResult;
     const sent = this.native.xdpSend(
       this.handle,
@@ -235,10 +241,14 @@ export class AfXdpPort implements PacketPort {
       count,
       r,
     );
-    if (sent < 0) return sent;
+    if (sent < 0) {
+      this.txDropped += count;
+      return sent;
+    }
     this.txDropped += r[1] as number;
+    this.txDroppedQueueFull += r[3] as number;
     if (r[2] !== 0) this.lastSendErrno = r[2] as number;
-    if (r[3] !== 0) scheduleFlush(this.native);
+    if (r[4] !== 0) scheduleFlush(this.native);
     return sent;
   }
 

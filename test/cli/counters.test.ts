@@ -67,8 +67,8 @@ async function fakeDaemon(socketPath = join(dir, 'uvs.sock')) {
       datapath: dp,
       conns: dp.core.conns,
       ports: [
-        { ifname: 'eth0', rx: 3, tx: 2, txDropped: 0 },
-        { ifname: 'eth1', rx: 0, tx: 0, txDropped: 4 },
+        { ifname: 'eth0', rx: 3, tx: 2, txDropped: 0, txDroppedQueueFull: 0 },
+        { ifname: 'eth1', rx: 0, tx: 0, txDropped: 4, txDroppedQueueFull: 3 },
       ],
       uptimeSeconds: 3725.4,
     });
@@ -105,9 +105,22 @@ describe('uvs counters', () => {
       expect(fast).toMatch(/^fast path: off/);
     }
     expect(r.stdout).toContain(
-      ['  interface  rx  tx  txDropped', '  eth0        3   2          0', '  eth1        0   0          4', ''].join(
-        '\n',
-      ),
+      [
+        '  interface  rx  tx  txDropped  queueFull  refused',
+        '  eth0        3   2          0          0        0',
+        '  eth1        0   0          4          3        1',
+        '',
+      ].join('\n'),
+    );
+    // Three SYNs: two forwarded, one dropped; the datapath put out two frames and the ports account for six.
+    expect(r.stdout).toContain(
+      [
+        'balance (every frame accounted for once):',
+        '  received 3 = forwarded 2 + answered 0 + queued 0 + consumed 0 + dropped 1',
+        '  queued 0 = released 0 + neighUnresolved 0 + waiting 0',
+        '  sent 2 = handedToKernel 2 + lostQueueFull 3 + lostRefused 1  (does not add up: -4 unaccounted)',
+        '',
+      ].join('\n'),
     );
     expect(r.stdout).toContain(
       'connections: 2 of 1024 entries in use (0.2%), 0 refused because the table was full, 0 expired, ' +

@@ -28,7 +28,7 @@ function reportOf(dp: Datapath) {
   return countersReport({
     datapath: dp,
     conns: dp.core.conns,
-    ports: [{ ifname: 'eth0', rx: 6, tx: 3, txDropped: 1 }],
+    ports: [{ ifname: 'eth0', rx: 6, tx: 3, txDropped: 1, txDroppedQueueFull: 1 }],
     uptimeSeconds: 12.5,
   });
 }
@@ -46,7 +46,7 @@ describe('counters report', () => {
     expect(report.connections.size).toBe(dp.core.conns.size);
     expect(report.fastPath.enabled).toBe(dp.fastPathEnabled);
     expect(report.fastPath.share).toBe(dp.counters.fastPath / 6);
-    expect(report.ports).toEqual([{ ifname: 'eth0', rx: 6, tx: 3, txDropped: 1 }]);
+    expect(report.ports).toEqual([{ ifname: 'eth0', rx: 6, tx: 3, txDropped: 1, txDroppedQueueFull: 1 }]);
     expect(report.neighbourWaiting).toBe(0);
     // It survives JSON, as it crosses the socket.
     expect(asCountersReport(JSON.parse(JSON.stringify(report)))).toEqual(report);
@@ -71,6 +71,8 @@ describe('counters report', () => {
       { ...good, datapath: { rx: -1 } },
       { ...good, drops: { noService: 'x' } },
       { ...good, ports: [{ ifname: 'eth0', rx: 1, tx: 1 }] },
+      { ...good, ports: [{ ifname: 'eth0', rx: 1, tx: 1, txDropped: 1 }] },
+      { ...good, ports: [{ ifname: 'eth0', rx: 1, tx: 1, txDropped: 1, txDroppedQueueFull: 2 }] },
       { ...good, connections: { size: 1 } },
       { ...good, fastPath: { enabled: 'yes', share: null } },
       { ...good, uptimeSeconds: undefined },

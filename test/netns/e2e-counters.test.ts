@@ -2,35 +2,12 @@
 // the daemon's report (--json) counts them (frames in, forwarded both ways, connections in the table, frames
 // per interface), and the text output has every section an operator reads. The namespaces are the lab's
 // own (unique per run, removed by stopModeLab even on failure).
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { CountersReport } from '../../src/control/counters.js';
-import { type HttpReply, type ModeLab, startModeLab, stopModeLab } from './children/e2e-support.js';
+import { type CountersReport, countersBalance } from '../../src/control/counters.js';
+import { directorCli, type HttpReply, type ModeLab, startModeLab, stopModeLab } from './children/e2e-support.js';
 import { canUseNetns, netnsSkipReason } from './harness.js';
 
-function uvsCli(lab: ModeLab, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'ip',
-      [
-        'netns',
-        'exec',
-        lab.topology.director.ns,
-        'env',
-        `UVS_SOCKET=${lab.topology.controlSocket}`,
-        process.execPath,
-        join(lab.distDir, 'cli', 'uvs.js'),
-        ...args,
-      ],
-      { encoding: 'utf8', timeout: 15_000 },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const uvsCli = (lab: ModeLab, args: readonly string[]) => directorCli(lab, 'uvs', args);
 
 describe.skipIf(!canUseNetns)(`uvs counters on a live daemon ${netnsSkipReason}`, () => {
   it('counts real HTTP requests through the VIP, as JSON and as text', async () => {
@@ -66,6 +43,14 @@ describe.skipIf(!canUseNetns)(`uvs counters on a live daemon ${netnsSkipReason}`
       expect(portRx).toBe(end.datapath.rx);
       expect(end.ports.every((p) => p.rx > 0)).toBe(true);
       expect(end.uptimeSeconds).toBeGreaterThan(start.uptimeSeconds);
+      // Every frame received, held and sent is accounted for once.
+      const balance = countersBalance(end);
+      for (const [name, b] of Object.entries(balance)) expect(b.unaccounted, `${name}: ${JSON.stringify(b)}`).toBe(0);
+      // Frames sent on at once are among those decided for forwarding (the rest were held for ARP first).
+      expect(balance.received.parts.forwarded).toBeGreaterThan(0);
+      expect(balance.received.parts.forwarded).toBeLessThanOrEqual(
+        end.datapath.forwardedIn! + end.datapath.forwardedOut!,
+      );
 
       const text = await uvsCli(lab, ['counters']);
       expect(text.code).toBe(0);

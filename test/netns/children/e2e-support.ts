@@ -210,6 +210,15 @@ export function uvsadmCli(
   lab: ModeLab,
   args: readonly string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  return directorCli(lab, 'uvsadm', args);
+}
+
+/** `uvs ARGS` or `uvsadm ARGS` inside the director namespace, with UVS_SOCKET naming the lab daemon's socket. */
+export function directorCli(
+  lab: ModeLab,
+  program: 'uvs' | 'uvsadm',
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       'ip',
@@ -220,7 +229,7 @@ export function uvsadmCli(
         'env',
         `UVS_SOCKET=${lab.topology.controlSocket}`,
         process.execPath,
-        join(lab.distDir, 'cli', 'uvsadm.js'),
+        join(lab.distDir, 'cli', `${program}.js`),
         ...args,
       ],
       { encoding: 'utf8', timeout: 15_000 },
