@@ -1,7 +1,7 @@
 // `uvs lab --keep` leaves a lab running; `uvs lab --remove NAME`, the command it prints, must stop the lab's
 // processes (the daemon, the web servers), not only delete the namespaces' names, which would leave them
 // running in namespaces nobody can reach.
-import { spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,19 +10,10 @@ import { isRunning, LAB_NAME, labNamespaces, namespacePids, removeLab } from '..
 import { runLab } from '../../src/lab/run.js';
 import { canUseNetns, compileForChildren, netnsSkipReason } from '../netns/harness.js';
 
-function uvs(dist: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(dist, 'cli', 'uvs.js'), ...args], { timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** The built `uvs` (spawnSync: while it runs, nothing here reaps the lab's processes; zombies count as ended). */
+function uvs(dist: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(dist, 'cli', 'uvs.js'), ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('uvs lab --remove', () => {
@@ -70,7 +61,7 @@ describe.skipIf(!canUseNetns)(`uvs lab --keep, then --remove ${netnsSkipReason}`
       const labDirs = () => readdirSync(tmpdir()).filter((entry) => entry.startsWith(`${name}-`));
       expect(labDirs()).toHaveLength(1);
 
-      const r = await uvs(dist, ['lab', '--remove', name!]);
+      const r = uvs(dist, ['lab', '--remove', name!]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`removed ${name}: namespaces `);
@@ -80,7 +71,7 @@ describe.skipIf(!canUseNetns)(`uvs lab --keep, then --remove ${netnsSkipReason}`
       expect(labDirs()).toEqual([]);
 
       // A second time there is nothing left to remove, and it says so.
-      const again = await uvs(dist, ['lab', '--remove', name!]);
+      const again = uvs(dist, ['lab', '--remove', name!]);
       expect(again.code).toBe(1);
       expect(again.stderr).toContain(`no lab named ${name}`);
     } finally {
