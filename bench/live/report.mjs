@@ -132,6 +132,7 @@ export function renderLiveSection(report) {
     `| Commit | ${meta.commit} |`,
     `| Duration | ${meta.minutes.toFixed(1)} min, ${opts.seconds} s per step |`,
     `| Load average (1/5/15 min) | ${meta.loadAverage.map((l) => l.toFixed(2)).join(' / ')} at start, ${meta.loadAverageEnd.map((l) => l.toFixed(2)).join(' / ')} at end |`,
+    ...(opts.nice ? ['| Priority | the rig, the contenders and the NAPI threads at nice -20 (--nice) |'] : []),
     `| uvs io | AF_PACKET, rx ${opts.rx}, wake ${opts.wake}, batch ${opts.batch}; "uvs NAT (AF_XDP)": io.backend afxdp (native XDP on both veths, copy mode), wake ${opts.wake}${opts.rx === 'ring' ? ' with coalesced wake-ups (rx ring)' : ''}, batch ${opts.batch} |`,
     `| TCP | ${opts.tcp === false ? 'not measured (--no-tcp)' : `latency phase c=1 for ${opts.tcpSeconds / 2} s, rate phase c=${opts.tcpConcurrency} for ${opts.tcpSeconds} s`} |`,
     '',

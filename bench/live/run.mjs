@@ -12,8 +12,8 @@
 // The method follows docs/design.md, "Measuring on a small VM"; the figures it writes say how they were taken.
 //
 // Usage: node bench/live/run.mjs [--quick] [--no-write] [--seconds=S] [--rates=50000,100000,...]
-//        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy|coalesce] [--batch=N] [--only=NAME,...]
-//        [--no-tcp] [--tcp-seconds=S] [--tcp-concurrency=N]
+//        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy|coalesce|adaptive] [--batch=N] [--only=NAME,...]
+//        [--no-tcp] [--tcp-seconds=S] [--tcp-concurrency=N] [--nice]
 // Needs root (network namespaces), cc, nft and ethtool. The TCP client is ours (bench/c/tcpconn.c), not wrk:
 // wrk keeps connections alive and times requests, where this measures whole connections. Every step is bounded; namespaces are removed on
 // exit, on failure and on SIGINT/SIGTERM.
@@ -89,7 +89,19 @@ const CONTENDERS = [
   { name: 'uvs-tun', kind: 'uvs', flag: '-i', label: 'uvs TUN (-i)', udp: true, tcp: true },
   { name: 'kernel-nat', kind: 'kernel', label: 'kernel nftables DNAT', udp: true, tcp: true },
   { name: 'c-fwd', kind: 'c', label: 'C AF_PACKET forwarder', udp: true, tcp: false },
-];
+  // Extra rows, run only when named in --only: uvs NAT with its receive and wake-up settings fixed here
+  // instead of taken from --rx/--wake, so that one run compares them (ratios within a run; docs/performance.md).
+  // `uvs-nat-default` sets neither: what the daemon does when the config says nothing.
+  { name: 'uvs-nat-default', kind: 'uvs', flag: '-m', io: {}, label: 'uvs NAT, daemon defaults', extra: true },
+  ...['poll', 'busy', 'coalesce', 'adaptive'].map((wake) => ({
+    name: `uvs-nat-mmsg-${wake}`,
+    kind: 'uvs',
+    flag: '-m',
+    io: { rx: 'mmsg', wake },
+    label: `uvs NAT, rx mmsg, wake ${wake}`,
+    extra: true,
+  })),
+].map((c) => ({ udp: true, tcp: true, ...c }));
 
 /** Parses `--key=value` options with node:util parseArgs; unknown or malformed options throw. */
 function parseArgs(argv) {
@@ -110,6 +122,7 @@ function parseArgs(argv) {
       'no-tcp': { type: 'boolean' },
       'tcp-seconds': { type: 'string' },
       'tcp-concurrency': { type: 'string' },
+      nice: { type: 'boolean' },
     },
   });
   const choice = (name, value, allowed, fallback) => {
@@ -125,12 +138,13 @@ function parseArgs(argv) {
     rates: values.rates?.split(',').map(Number),
     cpuRate: num(values['cpu-rate']) ?? 100_000,
     rx: choice('rx', values.rx, ['ring', 'mmsg'], 'ring'),
-    wake: choice('wake', values.wake, ['poll', 'busy', 'coalesce'], 'poll'),
+    wake: choice('wake', values.wake, ['poll', 'busy', 'coalesce', 'adaptive'], 'poll'),
     batch: num(values.batch) ?? 64,
     only: values.only?.split(','),
     tcp: values['no-tcp'] !== true,
     tcpSeconds: num(values['tcp-seconds']),
     tcpConcurrency: num(values['tcp-concurrency']) ?? 16,
+    nice: values.nice === true,
   };
   opts.seconds ??= opts.quick ? 1.5 : 3;
   opts.rates ??= opts.quick ? [100_000, 300_000, 600_000] : [50_000, 100_000, 200_000, 300_000, 400_000, 600_000];
@@ -158,14 +172,15 @@ function sh(cmd, args, options = {}) {
 
 function preflight() {
   if (process.getuid?.() !== 0) throw new Error('bench:live: needs root (network namespaces, AF_PACKET)');
-  for (const [cmd, arg] of [
-    ['cc', '--version'],
-    ['nft', '--version'],
-    ['ethtool', '--version'],
-    ['taskset', '--version'],
+  // Each command with the Debian package that has it.
+  for (const [cmd, arg, pkg] of [
+    ['cc', '--version', 'gcc'],
+    ['nft', '--version', 'nftables'],
+    ['ethtool', '--version', 'ethtool'],
+    ['taskset', '--version', 'util-linux'],
   ]) {
     if (spawnSync(cmd, [arg], { stdio: 'ignore', timeout: 5_000 }).status !== 0) {
-      throw new Error(`bench:live: ${cmd} is not installed (apt-get install ${cmd === 'cc' ? 'gcc' : cmd})`);
+      throw new Error(`bench:live: ${cmd} is not installed (apt-get install ${pkg})`);
     }
   }
   if (os.cpus().length < 2) throw new Error('bench:live: needs two CPUs (generator on cpu0, forwarder on cpu1)');
@@ -190,6 +205,13 @@ function build() {
   return bins;
 }
 
+/**
+ * With --nice, every program of the rig and every contender runs at nice -20 (and the veths' NAPI threads are
+ * reniced so): on a machine shared with other work, they then get their cores when they need them, and the
+ * figures measure the contenders rather than the queue for the CPU. Every contender gets the same treatment.
+ */
+let nicePrefix = [];
+
 /** A child inside a namespace, with a hard time limit, its stdout split into lines. */
 class Child {
   constructor(ns, argv, timeoutMs) {
@@ -197,7 +219,7 @@ class Child {
     this.stderr = '';
     this.lines = [];
     this.waiters = [];
-    this.proc = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn('ip', ['netns', 'exec', ns, ...nicePrefix, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     let pending = '';
     this.proc.stdout.setEncoding('utf8').on('data', (chunk) => {
       this.stdout += chunk;
@@ -536,8 +558,7 @@ async function startContender(c, bench, workDir) {
     // forwarding lands on the generator's core. 64-byte UDP and 1-byte TCP exchanges give GRO nothing to merge.
     const io = {
       backend: c.backend ?? 'afpacket',
-      rx: bench.opts.rx,
-      wake: bench.opts.wake,
+      ...(c.io ?? { rx: bench.opts.rx, wake: bench.opts.wake }),
       batch: bench.opts.batch,
       gro: 'keep',
     };
@@ -704,7 +725,7 @@ async function main() {
 
   // The TCP baseline runs whenever TCP does: every contender's added latency is measured against it.
   const contenders = CONTENDERS.filter(
-    (c) => !opts.only || opts.only.includes(c.name) || (c.name === 'baseline' && opts.tcp),
+    (c) => (opts.only ? opts.only.includes(c.name) : !c.extra) || (c.name === 'baseline' && opts.tcp),
   ).filter((c) => c.udp || opts.tcp);
   const workDir = mkdtempSync(join(os.tmpdir(), 'uvs-bench-live-'));
   let topology;
@@ -723,6 +744,11 @@ async function main() {
   const started = new Date();
   try {
     topology = buildBenchTopology(out);
+    if (opts.nice) {
+      nicePrefix = ['nice', '-n', '-20'];
+      for (const tid of [...topology.napi.dirIn, ...topology.napi.sink]) sh('renice', ['-n', '-20', '-p', String(tid)]);
+      out('bench:live: --nice: the rig, the contenders and the NAPI threads run at nice -20');
+    }
     const sink = new Child(
       topology.ns.sink,
       [bins.sink, '--port', String(ADDR.port), '--ipip', '--cpu', String(GEN_CPU), '--seconds', '1800'],

@@ -87,7 +87,7 @@ export interface RouteConfig {
 export interface IoConfig {
   readonly backend: 'afpacket' | 'afxdp' | 'pcap';
   readonly rx: 'ring' | 'mmsg';
-  readonly wake: 'poll' | 'busy' | 'coalesce';
+  readonly wake: 'poll' | 'busy' | 'coalesce' | 'adaptive';
   readonly batch: number;
   /**
    * 'off' (default): `uvs daemon` turns GRO and LRO off on the capture interfaces while it runs, because a
@@ -294,7 +294,7 @@ class ConfigParser {
     const ioConfig: IoConfig = Object.freeze({
       backend: this.choice(io.get('backend'), 'backend', ['afpacket', 'pcap', 'afxdp'], 'afpacket'),
       rx: this.choice(io.get('rx'), 'rx', ['ring', 'mmsg'], 'mmsg'),
-      wake: this.choice(io.get('wake'), 'wake', ['poll', 'busy', 'coalesce'], 'poll'),
+      wake: this.choice(io.get('wake'), 'wake', ['poll', 'busy', 'coalesce', 'adaptive'], 'poll'),
       batch: this.integer(io.get('batch'), 'batch', 1, MAX_BATCH, DEFAULT_IO_BATCH),
       gro: this.choice(io.get('gro'), 'gro', ['off', 'keep'], 'off'),
     });

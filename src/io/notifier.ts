@@ -1,7 +1,7 @@
 // Wake-ups for ports whose frames arrive in a JS-side queue (memory, libpcap): the modes of
 // AfPacketPort.onReadable. 'poll' calls back once per event-loop turn in which frames arrived (setImmediate,
 // so a burst costs one call, and the callback drains with recv()); 'busy' calls back on every turn;
-// 'coalesce' is 'poll' here, as a queue in JS costs no system call to watch.
+// 'coalesce' and 'adaptive' are 'poll' here, as a queue in JS costs no system call to watch.
 import type { ReadableCallback, WakeMode } from './port.js';
 
 export class ReadableNotifier {

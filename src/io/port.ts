@@ -7,9 +7,10 @@ import { type FrameBatch, PacketType } from './batch.js';
 /**
  * How a port tells its owner that frames may be waiting: 'poll' waits on the descriptor, 'busy' calls back
  * on every event-loop turn, 'coalesce' waits on the descriptor but drains on a short timer while traffic is
- * heavy (wakeups.ts).
+ * heavy, 'adaptive' waits on the descriptor but keeps polling it for a fraction of a millisecond after frames
+ * came (wakeups.ts).
  */
-export type WakeMode = 'poll' | 'busy' | 'coalesce';
+export type WakeMode = 'poll' | 'busy' | 'coalesce' | 'adaptive';
 
 /**
  * Called when frames may be waiting. `status` is 0, or a negative libuv error code if the poll failed.

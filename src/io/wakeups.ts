@@ -9,8 +9,19 @@
 // goes back to waiting on the descriptor. Light traffic (a lone TCP connection) is still handled per frame,
 // at once; under load frames wait up to ~1 ms and come in batches of up to a millisecond's traffic, the
 // trade a TPACKET_V3 ring makes, without the ring's up to 1 ms wait for a lone frame.
+// Adaptive: plain poll, except that a wake-up which found frames keeps the event loop awake for
+// SPIN_WINDOW_MS after it: one setImmediate per turn, so each turn polls the descriptor without blocking
+// (libuv's epoll_wait with a zero timeout, while an immediate is queued), and the poll watcher drains a frame
+// that arrived meanwhile in that same turn; timers and other sockets run between turns as usual. Only when a
+// whole window passes without a frame does the loop block in epoll again. Why: blocking costs the next frame a
+// wake-up of a sleeping core, tens of µs on a VM (a halted vCPU is woken by the host), and the packets of one
+// connection follow each other through a director within that time (docs/performance.md, "Latency at low
+// load"). At idle nothing spins; under load the loop has work every turn anyway.
 import type { NativeAddon, PollHandle } from '../native.js';
 import type { ReadableCallback, WakeMode } from './port.js';
+
+/** How long an adaptive port keeps polling after the last wake-up that found frames, in ms. */
+export const SPIN_WINDOW_MS = 0.2;
 
 /** The drain interval while a coalescing port is busy. */
 const COALESCE_MS = 1;
@@ -26,12 +37,18 @@ export class DescriptorWakeups {
   private coalesce = false;
   private busy = false;
   private spinQueued = false;
+  private adaptive = false;
+  /** Until when (clock(), ms) an adaptive port keeps the event loop polling. */
+  private spinUntil = 0;
   /** Frames received since the current wake-up began: the port adds what each recv() brings. */
   received = 0;
 
+  /** `clock` (ms, monotonic) times the adaptive spin window; tests pass a fake one. */
   constructor(
     private readonly native: NativeAddon,
     private readonly fd: number,
+    private readonly clock: () => number = performance.now.bind(performance),
+    private readonly spinWindowMs = SPIN_WINDOW_MS,
   ) {}
 
   /**
@@ -44,13 +61,11 @@ export class DescriptorWakeups {
     if (mode === 'busy') {
       this.busy = true;
       // A spin still queued from an earlier start() carries on with the new callback: never two chains.
-      if (!this.spinQueued) {
-        this.spinQueued = true;
-        setImmediate(this.spin);
-      }
+      this.queueSpin();
       return;
     }
     this.coalesce = coalesce;
+    this.adaptive = mode === 'adaptive' && !coalesce;
     try {
       this.watch();
     } catch (err) {
@@ -61,6 +76,7 @@ export class DescriptorWakeups {
 
   stop(): void {
     this.busy = false;
+    this.adaptive = false;
     this.callback = undefined;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -72,18 +88,39 @@ export class DescriptorWakeups {
 
   private readonly spin = (): void => {
     this.spinQueued = false;
-    if (!this.busy || this.callback === undefined) return;
-    this.callback(0);
-    if (this.busy && !this.spinQueued) {
-      this.spinQueued = true;
-      setImmediate(this.spin);
+    if (this.callback === undefined) return;
+    if (this.adaptive) {
+      // The poll watcher does the draining; this only keeps the loop from blocking until the window ends.
+      if (this.clock() < this.spinUntil) this.queueSpin();
+      return;
     }
+    if (!this.busy) return;
+    this.callback(0);
+    if (this.busy) this.queueSpin();
   };
+
+  private queueSpin(): void {
+    if (this.spinQueued) return;
+    this.spinQueued = true;
+    setImmediate(this.spin);
+  }
 
   /** Waits on the descriptor: the callback runs as soon as a frame is waiting. */
   private watch(): void {
-    this.poll = this.native.pollStart(this.fd, this.coalesce ? this.onPollEvent : this.callback!);
+    const onEvent = this.coalesce ? this.onPollEvent : this.adaptive ? this.onAdaptiveEvent : this.callback!;
+    this.poll = this.native.pollStart(this.fd, onEvent);
   }
+
+  /** A wake-up that found frames (re)opens the spin window. */
+  private readonly onAdaptiveEvent = (status: number): void => {
+    const callback = this.callback;
+    if (callback === undefined) return;
+    this.received = 0;
+    callback(status);
+    if (this.received === 0 || !this.adaptive) return;
+    this.spinUntil = this.clock() + this.spinWindowMs;
+    this.queueSpin();
+  };
 
   /** A wake-up that found several frames hands the port over to the 1 ms timer. */
   private readonly onPollEvent = (status: number): void => {

@@ -1,7 +1,7 @@
 // Child for test/netns/afpacket.test.ts, run inside a namespace: opens an AfPacketPort and reports every
 // IPv4 UDP frame to `udpPort` it receives, with its metadata, as one JSON line at the end. Bounded by
 // `expect` frames and `timeoutMs`. Config (UVS_CHILD_CONFIG): { dist, ifname, udpPort, expect, timeoutMs,
-// mode: 'poll' | 'busy' | 'coalesce', batch, readAfterMs, ring }.
+// mode: 'poll' | 'busy' | 'coalesce' | 'adaptive', batch, readAfterMs, ring }.
 const config = JSON.parse(process.env.UVS_CHILD_CONFIG ?? '{}');
 const { AfPacketPort } = await import(`${config.dist}/io/afpacket.js`);
 const { FrameBatch } = await import(`${config.dist}/io/batch.js`);
