@@ -188,7 +188,19 @@ export function prefixMask(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
 }
 
-const TOP_KEYS = ['interfaces', 'neighbours', 'routes', 'rules', 'control', 'state', 'io', 'conn', 'reload', 'defense', 'arp'];
+const TOP_KEYS = [
+  'interfaces',
+  'neighbours',
+  'routes',
+  'rules',
+  'control',
+  'state',
+  'io',
+  'conn',
+  'reload',
+  'defense',
+  'arp',
+];
 const INTERFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
 const NEIGHBOUR_KEYS = ['ip', 'mac'];
 const ROUTE_KEYS = ['to', 'via'];
