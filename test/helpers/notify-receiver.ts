@@ -1,10 +1,13 @@
 // A systemd stand-in for tests of the notification protocol: test/helpers/notify-receiver.py bound at a
 // socket path (or @abstract name), each datagram it gets kept with the time it arrived.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'notify-receiver.py');
+
+/** The receiver is a Python script: Node cannot bind an AF_UNIX datagram socket. */
+export const canReceiveNotify = spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0;
 
 export interface Notification {
   /** Arrival, in ms of the receiver's monotonic clock. */
