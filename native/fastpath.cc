@@ -391,6 +391,9 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
       if (inIf == ifIndex_.length) break;
       size_t srcOff = rx.offset.data[i], frameLen = rx.length.data[i];
       if (srcOff > rx.bytes.length || frameLen > rx.bytes.length - srcOff || frameLen < kEthLen + 20) break;
+      // The copy below goes to a tx slot's headroom and must end inside the slot, whatever MTU the tables
+      // allow: a longer frame is JavaScript's, which drops it as frameTooBig.
+      if (frameLen > slotSize_ - headroom_) break;
       const uint8_t* f = rx.bytes.data + srcOff;
       // Untagged IPv4 to this interface's MAC, options-free header, valid, not a fragment.
       if (Rd16(f + 12) != 0x0800 || Rd16(f) != ifMacHigh_.data[inIf] || Rd32(f + 2) != uint32_t(ifMacLow_.data[inIf]))

@@ -317,6 +317,7 @@ export class Daemon {
     const problems = preflight(
       this.config.interfaces.map((i) => ({
         name: i.name,
+        mtu: i.mtu,
         addresses: i.addresses.map((a) => ({ addr: a.addr, prefix: a.prefixLen })),
       })),
     );

@@ -4,13 +4,23 @@
 // a one-line explanation and the command that fixes it.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { FRAME_SPACE } from '../io/batch.js';
 import { ipv4ToString, parseIpv4Address } from '../wire/addr.js';
 
 /** IFF_UP in /sys/class/net/<dev>/flags. */
 const IFF_UP = 0x1;
 
+/**
+ * The largest interface MTU uvs serves: an untagged frame of that MTU (14 bytes of Ethernet header more)
+ * must fit in one frame slot (src/io/batch.ts). A larger frame would be cut off at receive and dropped, so
+ * an interface that allows them is refused at start rather than losing its biggest packets silently.
+ */
+export const LARGEST_MTU = FRAME_SPACE - 14;
+
 export interface PreflightInterface {
   readonly name: string;
+  /** The MTU the configuration gives it (its `mtu:`, or what `auto` read), when known. */
+  readonly mtu?: number;
   /** Addresses uvs owns on this interface (host order) with their prefix lengths. */
   readonly addresses: readonly { readonly addr: number; readonly prefix: number }[];
 }
@@ -57,7 +67,7 @@ export function preflight(interfaces: readonly PreflightInterface[], host: HostR
   const error = (message: string, fix: string) => problems.push({ severity: 'error', message, fix });
   const warning = (message: string, fix: string) => problems.push({ severity: 'warning', message, fix });
 
-  for (const { name } of interfaces) {
+  for (const { name, mtu } of interfaces) {
     const flags = host.readFile(`/sys/class/net/${name}/flags`);
     if (flags === undefined) {
       error(
@@ -68,6 +78,15 @@ export function preflight(interfaces: readonly PreflightInterface[], host: HostR
     }
     if ((Number.parseInt(flags.trim(), 16) & IFF_UP) === 0) {
       error(`interface ${name} is down`, `ip link set ${name} up`);
+    }
+    // The config's MTU decides what uvs forwards, and the kernel's what it delivers: both must fit a slot.
+    const hostMtu = Number(host.readFile(`/sys/class/net/${name}/mtu`)?.trim());
+    const configTooBig = mtu !== undefined && mtu > LARGEST_MTU;
+    if (configTooBig || hostMtu > LARGEST_MTU) {
+      error(
+        `interface ${name} has MTU ${configTooBig ? mtu : hostMtu}${configTooBig ? ' in the config' : ''}; uvs forwards frames of at most ${FRAME_SPACE} bytes (MTU ${LARGEST_MTU}), and larger ones would be dropped`,
+        `ip link set ${name} mtu 1500${configTooBig ? `, and mtu: 1500 (or auto) for ${name} in the config` : ''}`,
+      );
     }
     const forwarding = host.readFile(`/proc/sys/net/ipv4/conf/${name}/forwarding`);
     if (forwarding !== undefined && forwarding.trim() !== '0') {

@@ -581,6 +581,9 @@ export class Datapath {
     else if (flags & FrameFlag.truncated) verdict = this.drop(Drop.frameTruncated);
     else if (flags & FrameFlag.csumUnfixable) verdict = this.drop(Drop.csumUnfixable);
     else if (ifPos < 0) verdict = this.drop(Drop.unknownIngress);
+    // Copied whole into a tx slot below: a frame longer than a slot holds (from a backend that does not cut
+    // it off) would run into the next slot.
+    else if (rx.length[i]! > tx.slotSize - tx.headroom) verdict = this.drop(Drop.frameTooBig);
     else {
       const off = tx.slotBase(j) + tx.headroom;
       const src = rx.offset[i]!;

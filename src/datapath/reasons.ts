@@ -81,9 +81,11 @@ export const Drop = {
   fragmentUnknown: base + 27,
   /** A SYN for a new connection dropped by the drop_packet defense (src/ipvs/defense.ts). */
   defenseDropPacket: base + 28,
+  /** Longer than a frame slot holds (see docs/operations.md, "Interface MTU and frame size limits"). */
+  frameTooBig: base + 29,
 } as const;
 
-export const DROP_COUNT = base + 29;
+export const DROP_COUNT = base + 30;
 
 /** Counter names indexed by reason: the wire names, then the datapath's. */
 export const dropNames: readonly string[] = (() => {

@@ -42,6 +42,7 @@ export const dropSentences: Readonly<Record<string, string>> = {
   ipipFragment: 'the IPIP packet is a fragment, and uvs does not reassemble',
   outgoing: 'a frame uvs itself sent, seen again by the capture socket',
   frameTruncated: 'the capture lost the end of the frame (offloads like GRO make frames bigger than captured)',
+  frameTooBig: "longer than one of uvs's frame slots holds (an interface MTU past what uvs supports)",
   csumUnfixable: 'the kernel left the checksum for the hardware to fill in, and uvs could not complete it',
   unknownIngress: 'it arrived on an interface the director configuration does not list',
   notForUs: "it was sent to another host's MAC (or as multicast, or IPv4 to the broadcast MAC)",

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatProblems, type HostReader, preflight } from '../../src/daemon/preflight.js';
+import { formatProblems, type HostReader, LARGEST_MTU, preflight } from '../../src/daemon/preflight.js';
+import { FRAME_SPACE } from '../../src/io/batch.js';
 import { parseIpv4Address } from '../../src/wire/addr.js';
 
 const vip = parseIpv4Address('192.168.1.231')!;
@@ -57,5 +58,32 @@ describe('preflight', () => {
     const problems = preflight([{ name: 'nope0', addresses: [] }], host({}));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ severity: 'error', message: expect.stringMatching(/nope0 does not exist/) });
+  });
+});
+
+describe('preflight: interface MTU against the frame slot', () => {
+  it('refuses an interface whose MTU (configured or the kernel one) makes frames longer than a slot', () => {
+    const big = { ...healthy, '/sys/class/net/eth1/mtu': '9000\n', '/sys/class/net/eth0/mtu': '1500\n' };
+    const configured = [
+      { ...ifaces[0]!, mtu: LARGEST_MTU + 1 },
+      { ...ifaces[1]!, mtu: 1500 },
+    ];
+    expect(formatProblems(preflight(configured, host(big)))).toBe(
+      [
+        `error: interface eth0 has MTU ${LARGEST_MTU + 1} in the config; uvs forwards frames of at most ${FRAME_SPACE} bytes (MTU ${LARGEST_MTU}), and larger ones would be dropped -- fix: ip link set eth0 mtu 1500, and mtu: 1500 (or auto) for eth0 in the config`,
+        `error: interface eth1 has MTU 9000; uvs forwards frames of at most ${FRAME_SPACE} bytes (MTU ${LARGEST_MTU}), and larger ones would be dropped -- fix: ip link set eth1 mtu 1500`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('accepts the largest MTU whose frames fit a slot, and names an interface once', () => {
+    expect(LARGEST_MTU + 14).toBe(FRAME_SPACE);
+    const atLimit = { ...healthy, '/sys/class/net/eth0/mtu': `${LARGEST_MTU}\n` };
+    expect(preflight([{ ...ifaces[0]!, mtu: LARGEST_MTU }], host(atLimit))).toEqual([]);
+    const jumbo = { ...healthy, '/sys/class/net/eth0/mtu': '9000\n' };
+    const problems = preflight([{ ...ifaces[0]!, mtu: 9000 }], host(jumbo));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.message).toMatch(/^interface eth0 has MTU 9000 in the config;/);
   });
 });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/director.js';
 import { TcpFlag } from '../../src/conn/tcp-state.js';
 import { Datapath } from '../../src/datapath/datapath.js';
-import { FrameBatch } from '../../src/io/batch.js';
+import { FRAME_SPACE, FrameBatch } from '../../src/io/batch.js';
 import { IpvsCore } from '../../src/ipvs/core.js';
 import { parseRules } from '../../src/model/save-format.js';
 import { ArpOp } from '../../src/wire/arp.js';
@@ -339,4 +339,63 @@ describe('native fast path', () => {
     expect(dest.stats.inPkts).toBe(4);
     expect(dest.stats.outPkts).toBe(2);
   });
+});
+
+describe('native fast path: frames longer than a slot', () => {
+  // Both links allow jumbo frames in the tables: only the slot bounds the copy into tx.
+  const JUMBO = CONFIG.replace('mtu: 1500', 'mtu: 9000')
+    .replace('mtu: 1400', 'mtu: 9000')
+    .replace('neighbours:\n', 'neighbours:\n  - { ip: 192.168.2.12, mac: "02:00:00:00:02:12" }\n');
+  const make = (fastPath: boolean) => {
+    const core = new IpvsCore({ connCapacity: 64, ticksPerSecond: 1000, seed: 11 });
+    core.applyRules(parseRules(RULES));
+    return new Datapath(parseConfig(JUMBO), core, { fastPath });
+  };
+  const udp = (payloadLen: number) =>
+    buildFrame({
+      eth: { dst: ETH0_MAC, src: mac('02:00:00:00:01:01'), etherType: 0 },
+      ipv4: ipv4Fields(CLIENTS[2]!, SERVICES[1].vip),
+      udp: { srcPort: 40000, dstPort: 53, payload: new Uint8Array(payloadLen).fill(7) },
+    });
+  const SENTINEL = 0xa5;
+
+  /** Runs one frame, written at slot 0 of rx whatever its length, into tx slot 0; the rest of tx is sentinel. */
+  function runOne(dp: Datapath, frame: Uint8Array, now: number) {
+    const rx = new FrameBatch(4);
+    const off = rx.slotBase(0) + rx.headroom;
+    rx.bytes.set(frame, off);
+    rx.offset[0] = off;
+    rx.length[0] = frame.length;
+    rx.ifindex[0] = 1;
+    rx.count = 1;
+    const tx = new FrameBatch(4);
+    tx.bytes.fill(SENTINEL, tx.slotBase(1));
+    dp.processBatch(rx, tx, now);
+    const spilled = tx.bytes.subarray(tx.slotBase(1)).some((b) => b !== SENTINEL);
+    return { tx, spilled };
+  }
+
+  for (const fastPath of [true, false]) {
+    it(`drops a frame of an established flow longer than a slot as frameTooBig, writing nothing past slot 0 (fast path ${fastPath ? 'on' : 'off'})`, () => {
+      const dp = make(fastPath);
+      expect(dp.fastPathEnabled).toBe(fastPath);
+      // The first datagram schedules the flow (JavaScript); the later ones are connection hits.
+      expect(runOne(dp, udp(20), 1000).tx.count).toBe(1);
+      // Exactly a slot's worth: forwarded, by the fast path when it is on.
+      const fits = runOne(dp, udp(FRAME_SPACE - 42), 1001);
+      expect(fits.tx.count).toBe(1);
+      expect(fits.tx.length[0]).toBe(FRAME_SPACE);
+      expect(fits.spilled).toBe(false);
+      expect(dp.counters.fastPath).toBe(fastPath ? 1 : 0);
+      // One byte more (and a jumbo datagram): within the 9000-byte MTU, but not within a slot.
+      for (const payload of [FRAME_SPACE - 41, 3000]) {
+        const big = runOne(dp, udp(payload), 1002);
+        expect(big.tx.count, `payload ${payload}`).toBe(0);
+        expect(big.spilled, `payload ${payload}`).toBe(false);
+      }
+      expect(dp.dropSummary()).toEqual({ frameTooBig: 2 });
+      expect(dp.counters.fastPath).toBe(fastPath ? 1 : 0);
+      expect(dp.counters.forwarded).toBe(2);
+    });
+  }
 });
