@@ -3,13 +3,12 @@
 // client makes real HTTP requests through the VIP. With reclaim_embryonic off, the table stays full and no
 // request gets through (each SYN goes untracked, its SYN-ACK is dropped as notRouted); with the default it
 // does. Everything stays in the lab's namespaces, which stopModeLab removes even on failure.
-import { execFile, execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { CountersReport } from '../../src/control/counters.js';
 import { NsChild } from '../../src/lab/netns.js';
 import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
-import { type ModeLab, startModeLab, stopModeLab } from './children/e2e-support.js';
+import { directorCli, type ModeLab, sleep, startModeLab, stopModeLab } from './children/e2e-support.js';
 import { canUseNetns, childScript, netnsSkipReason } from './harness.js';
 
 // Defaults: a 2048-entry table flooded at ten times its size a second (full within a fifth of a second, then
@@ -24,25 +23,10 @@ const FLOOD_SECONDS = 60;
 const ATTEMPTS = 3;
 const GET_TIMEOUT_MS = 4_000;
 
-function counters(lab: ModeLab): Promise<CountersReport> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'ip',
-      [
-        'netns',
-        'exec',
-        lab.topology.director.ns,
-        'env',
-        `UVS_SOCKET=${lab.topology.controlSocket}`,
-        process.execPath,
-        join(lab.distDir, 'cli', 'uvs.js'),
-        'counters',
-        '--json',
-      ],
-      { encoding: 'utf8', timeout: 10_000 },
-      (err, stdout) => (err === null ? resolve(JSON.parse(stdout) as CountersReport) : reject(err)),
-    );
-  });
+async function counters(lab: ModeLab): Promise<CountersReport> {
+  const r = await directorCli(lab, 'uvs', ['counters', '--json']);
+  if (r.code !== 0) throw new Error(`uvs counters: ${r.stderr}`);
+  return JSON.parse(r.stdout) as CountersReport;
 }
 
 /** The MAC of the director's interface that owns the VIP, read from sysfs inside its namespace. */
@@ -65,7 +49,7 @@ async function waitFor(what: string, limitMs: number, check: () => Promise<boole
   const deadline = Date.now() + limitMs;
   while (Date.now() < deadline) {
     if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`not within ${limitMs} ms: ${what}`);
 }
