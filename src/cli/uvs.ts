@@ -16,6 +16,7 @@ Commands:
   simulate           answer "where would this flow go?" from rules and events, sending nothing
   replay             run a pcap through the datapath offline and write what it would send
   trace              explain each packet in the seed's terms: a pcap offline, or the live daemon
+  keepalived rules   print the IPVS rules a keepalived.conf loads at start (ipvsadm-save -n format)
   help               show this help
 
 The ipvsadm-compatible admin tool is \`uvsadm\`.
@@ -45,6 +46,8 @@ async function main(args: string[]): Promise<number> {
       return (await import('./counters.js')).countersMain(rest, stdout, stderr);
     case 'lab':
       return (await import('../lab/run.js')).labMain(rest, stdout, stderr);
+    case 'keepalived':
+      return (await import('./keepalived.js')).keepalivedMain(rest, stdout, stderr);
     default:
       stderr.write(`uvs: unknown command '${command}'\n${USAGE}`);
       return 2;
