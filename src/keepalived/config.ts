@@ -51,7 +51,8 @@ export const DEFAULT_SCHEDULER = 'wlc';
 export const DEFAULT_PERSISTENCE_TIMEOUT = 360;
 /** LVS_MAX_TIMEOUT. */
 const MAX_PERSISTENCE_TIMEOUT = 86400 * 31;
-/** IPVS_WEIGHT_LIMIT. */
+/** keepalived takes weights up to INT32_MAX (IPVS_WEIGHT_LIMIT); uvs, as ipvsadm -w, up to 65535. */
+const KEEPALIVED_MAX_WEIGHT = 0x7fffffff;
 const MAX_WEIGHT = 65535;
 /** More services than this from one group line is refused (a /8 would be 16 million services). */
 export const MAX_GROUP_RANGE = 65536;
@@ -702,10 +703,8 @@ class Interpreter {
         this.setScript(vs, 'quorumDown', node);
         break;
       case 'weight': {
-        const value = readUnsigned(arg, 1, MAX_WEIGHT);
-        if (value === undefined)
-          this.error(node, `Virtual server weight ${arg ?? ''} is outside range 1-${MAX_WEIGHT}`);
-        else vs.weight = value;
+        const value = this.weight(node, 'Virtual server', 1);
+        if (value !== undefined) vs.weight = value;
         break;
       }
       case 'sorry_server': {
@@ -753,6 +752,17 @@ class Interpreter {
       return undefined;
     }
     return method;
+  }
+
+  /** A virtual or real server's weight: keepalived's range, then the one uvs (and ipvsadm -w) has. */
+  private weight(node: ConfigNode, what: 'Virtual server' | 'Real server', min: number): number | undefined {
+    const arg = node.args[0] ?? '';
+    const value = readUnsigned(arg, min, KEEPALIVED_MAX_WEIGHT);
+    if (value === undefined) this.error(node, `${what} weight ${arg} is outside range ${min}-${KEEPALIVED_MAX_WEIGHT}`);
+    else if (value > MAX_WEIGHT)
+      this.error(node, `weight ${arg}: uvs takes weights ${min}-${MAX_WEIGHT} (as ipvsadm -w)`);
+    else return value;
+    return undefined;
   }
 
   /** A script keyword given once (a second one is refused, as keepalived ignores it). */
@@ -841,9 +851,8 @@ class Interpreter {
       const arg = item.args[0];
       switch (item.keyword) {
         case 'weight': {
-          const value = readUnsigned(arg, 0, MAX_WEIGHT);
-          if (value === undefined) this.error(item, `Real server weight ${arg ?? ''} is outside range 0-${MAX_WEIGHT}`);
-          else rs.weight = value;
+          const value = this.weight(item, 'Real server', 0);
+          if (value !== undefined) rs.weight = value;
           break;
         }
         case 'lvs_method': {

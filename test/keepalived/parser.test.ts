@@ -161,9 +161,9 @@ describe('include', () => {
 }
 `);
     expect(config.virtualServers[0]!.realServers.map((rs) => rs.addr)).toEqual([ip('192.168.1.9'), ip('192.168.1.10')]);
-    expect(messages(errors)).toEqual(['servers/web.conf:5: Real server weight x is outside range 0-65535']);
+    expect(messages(errors)).toEqual(['servers/web.conf:5: Real server weight x is outside range 0-2147483647']);
     expect(formatDiagnostic(errors[0]!)).toBe(
-      `${join(dir.root, 'servers/web.conf')}:5: Real server weight x is outside range 0-65535`,
+      `${join(dir.root, 'servers/web.conf')}:5: Real server weight x is outside range 0-2147483647`,
     );
   });
 
@@ -248,7 +248,8 @@ describe('what uvs refuses, with the line and the reason', () => {
     [service('    lb_kind FOO'), 5, /unknown \[FOO\] routing method for virtual server/],
     [service('    lb_algo fastest'), 5, /Invalid lvs_scheduler 'fastest'/],
     [service('    persistence_timeout 0'), 5, /persistence_timeout invalid/],
-    [service('', '      weight 70000'), 7, /Real server weight 70000 is outside range 0-65535/],
+    [service('', '      weight 70000'), 7, /weight 70000: uvs takes weights 0-65535 \(as ipvsadm -w\)/],
+    [service('', '      weight -3'), 7, /Real server weight -3 is outside range 0-2147483647/],
     [
       service('', '      HTTP_GET {\n        url {\n          status_code 700\n        }\n      }'),
       9,
