@@ -12,7 +12,13 @@ import {
   sendQuery,
   unavailableMessage,
 } from '../control/client.js';
-import { asCountersReport, type Balance, type CountersReport, countersBalance } from '../control/counters.js';
+import {
+  asCountersReport,
+  type Balance,
+  type CountersReport,
+  counterMeanings,
+  countersBalance,
+} from '../control/counters.js';
 import { dropSentences } from '../trace/explain.js';
 
 const PROGRAM = 'uvs counters';
@@ -24,28 +30,6 @@ drops by reason (with what each reason means), each interface's frames, the shar
 took, the connection table's use, and the rules that cannot work on this director (disabled, with the
 reason). All counts are since the daemon started. --json prints them as one JSON object. The socket is --socket PATH, else $UVS_SOCKET, else the default (as for uvsadm).
 `;
-
-/** What each datapath counter counts (DatapathCounters in src/datapath/datapath.ts). */
-const counterMeanings: Readonly<Record<string, string>> = {
-  rx: 'frames received',
-  tx: 'frames sent (forwarded, answered, ARP)',
-  forwardedIn: 'client -> real server (any mode)',
-  forwardedOut: 'NAT replies, real server -> client',
-  arpReplies: 'ARP replies for the addresses uvs owns',
-  arpRequests: 'ARP requests for next hops',
-  arpLearned: 'neighbour MACs learned from ARP',
-  neighForgotten: 'learned neighbours forgotten by the ARP table gc (idle, or to make room)',
-  echoReplies: 'ping replies for the addresses uvs owns',
-  icmpErrorsSent: 'ICMP errors sent (fragmentation needed, ...)',
-  queued: 'packets held until ARP found the next hop',
-  released: 'held packets sent once the next hop answered',
-  untracked: 'forwarded without a connection entry (table full, or one-packet scheduling)',
-  fragments: 'later fragments of IP datagrams, sent after their first (also counted above)',
-  fastPath: 'forwarded by the native fast path (also counted above)',
-  forwarded: 'received frames sent on at once',
-  answered: 'received frames answered by uvs itself (ARP, ping, ICMP error)',
-  consumed: 'received frames used up without an answer (ARP learned)',
-};
 
 export interface CountersEnvironment {
   /** UVS_SOCKET. */

@@ -10,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from 'yaml';
 import { MAX_BATCH } from '../io/batch.js';
 import { DEFAULT_DEFENSE, type DefenseSettings } from '../ipvs/defense.js';
+import { type ListenAddress, parseListenAddress } from '../metrics/listen.js';
 import { ipv4ToString as fmt, parseIpv4Address, parseMac } from '../wire/addr.js';
 
 export const DEFAULT_CONTROL_PATH = '/run/uvs/uvs.sock';
@@ -124,6 +125,8 @@ export interface DirectorConfig {
    * parseConfig always fills it.
    */
   readonly defense?: DefenseSettings;
+  /** `metrics: HOST:PORT`: where the Prometheus endpoint listens; absent (or null) means no endpoint. */
+  readonly metrics?: ListenAddress | null;
 }
 
 /** Reads what `auto` stands for; the default reads sysfs, tests pass their own. */
@@ -200,6 +203,7 @@ const TOP_KEYS = [
   'reload',
   'defense',
   'arp',
+  'metrics',
 ];
 const INTERFACE_KEYS = ['name', 'mac', 'mtu', 'addresses'];
 const NEIGHBOUR_KEYS = ['ip', 'mac'];
@@ -352,7 +356,15 @@ class ConfigParser {
       conn: Object.freeze({ capacity }),
       reload: reloadConfig,
       defense: defenseSettings,
+      metrics: this.metrics(top.get('metrics')),
     });
+  }
+
+  private metrics(node: Node | undefined): ListenAddress | null {
+    if (node === undefined) return null;
+    const listen = parseListenAddress(this.string(node, 'metrics'));
+    if (typeof listen === 'string') this.fail(ConfigErrorCode.badValue, node, `"metrics": ${listen}`);
+    return listen;
   }
 
   private arp(node: Node | undefined): ArpConfig {

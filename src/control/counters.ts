@@ -3,6 +3,28 @@
 // and renders it for an operator, or prints it as JSON. Every count is since the daemon started.
 import type { DatapathCounters, DisabledRule } from '../datapath/datapath.js';
 
+/** What each datapath counter counts (DatapathCounters in src/datapath/datapath.ts). */
+export const counterMeanings: Readonly<Record<string, string>> = {
+  rx: 'frames received',
+  tx: 'frames sent (forwarded, answered, ARP)',
+  forwardedIn: 'client -> real server (any mode)',
+  forwardedOut: 'NAT replies, real server -> client',
+  arpReplies: 'ARP replies for the addresses uvs owns',
+  arpRequests: 'ARP requests for next hops',
+  arpLearned: 'neighbour MACs learned from ARP',
+  neighForgotten: 'learned neighbours forgotten by the ARP table gc (idle, or to make room)',
+  echoReplies: 'ping replies for the addresses uvs owns',
+  icmpErrorsSent: 'ICMP errors sent (fragmentation needed, ...)',
+  queued: 'packets held until ARP found the next hop',
+  released: 'held packets sent once the next hop answered',
+  untracked: 'forwarded without a connection entry (table full, or one-packet scheduling)',
+  fragments: 'later fragments of IP datagrams, sent after their first (also counted above)',
+  fastPath: 'forwarded by the native fast path (also counted above)',
+  forwarded: 'received frames sent on at once',
+  answered: 'received frames answered by uvs itself (ARP, ping, ICMP error)',
+  consumed: 'received frames used up without an answer (ARP learned)',
+};
+
 /** One interface's frames as the daemon saw them. */
 export interface PortCounters {
   readonly ifname: string;
