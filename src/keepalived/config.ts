@@ -26,11 +26,19 @@ import type {
   KeepalivedConfig,
   Protocol,
   RealServer,
+  Script,
   SorryServer,
   VirtualServer,
   VirtualServerGroup,
 } from './model.js';
-import { type ConfigNode, type Diagnostic, formatDiagnostic, type Location, readConfigTree } from './syntax.js';
+import {
+  type ConfigNode,
+  type Diagnostic,
+  formatDiagnostic,
+  type Location,
+  readConfigTree,
+  splitQuoted,
+} from './syntax.js';
 
 /** A keepalived.conf uvs cannot load; `diagnostics` has every error found, in file order. */
 export class KeepalivedConfigError extends Error {
@@ -234,8 +242,8 @@ interface RawRealServer extends Location, RawTiming {
   uThreshold: number;
   lThreshold: number;
   inhibitOnFailure?: boolean;
-  notifyUp?: string;
-  notifyDown?: string;
+  notifyUp?: Script;
+  notifyDown?: Script;
   virtualhost?: string;
   checkers: RawChecker[];
 }
@@ -258,8 +266,8 @@ interface RawVirtualServer extends Location {
   omega: boolean;
   quorum: number;
   hysteresis: number;
-  quorumUp?: string;
-  quorumDown?: string;
+  quorumUp?: Script;
+  quorumDown?: Script;
   inhibitOnFailure: boolean;
   sorry?: { at: Location; addr: number; port: number; inhibit: boolean; forwarding?: Forwarding };
   realServers: RawRealServer[];
@@ -402,7 +410,7 @@ class Interpreter {
           defs = { ...defs, lvsFlush: true };
           break;
         case 'script_user':
-          defs = { ...defs, scriptUser: node.args.join(' ') || undefined };
+          defs = { ...defs, scriptUser: node.args.length > 0 ? node.args.slice(0, 2) : undefined };
           break;
         case 'enable_script_security':
           defs = { ...defs, enableScriptSecurity: true };
@@ -766,20 +774,31 @@ class Interpreter {
   }
 
   /** A script keyword given once (a second one is refused, as keepalived ignores it). */
-  private setScript<K extends string>(target: { [key in K]?: string }, key: K, node: ConfigNode): void {
-    const script = this.script(node);
+  private setScript<K extends string>(target: { [key in K]?: Script }, key: K, node: ConfigNode): void {
+    const script = this.script(node, true);
     if (script === undefined) return;
-    if (target[key] !== undefined) this.error(node, `${node.keyword} script already specified - ignoring ${script}`);
+    if (target[key] !== undefined)
+      this.error(node, `${node.keyword} script already specified - ignoring ${script.argv[0]}`);
     else target[key] = script;
   }
 
-  /** A script keyword's command line (install_keyword_quoted: the words as the line has them). */
-  private script(node: ConfigNode): string | undefined {
-    if (node.args.length === 0) {
-      this.error(node, `${node.keyword} needs a script`);
+  /**
+   * notify_script_init() / misc_path_handler(): the line split with quotes of both kinds, its second word
+   * split again with escapes into the program and its arguments; for notify scripts the next words are the
+   * user and group.
+   */
+  private script(node: ConfigNode, withUser: boolean): Script | undefined {
+    const words = splitQuoted(node.text, false);
+    if (!Array.isArray(words)) {
+      this.error(node, words.error);
       return undefined;
     }
-    return node.args.join(' ');
+    const argv = words[1] === undefined ? [] : splitQuoted(words[1], true);
+    if (!Array.isArray(argv) || argv.length === 0) {
+      this.error(node, `Unable to parse script '${words[1] ?? ''}' for ${node.keyword}`);
+      return undefined;
+    }
+    return { argv, user: withUser ? words[2] : undefined, group: withUser ? words[3] : undefined };
   }
 
   /** retry, delay_before_retry, warmup, delay_loop, connect_timeout and alpha where a server or checker has them. */
@@ -949,7 +968,7 @@ class Interpreter {
         return;
       }
     }
-    if (type === 'MISC_CHECK' && checker.details.path === undefined) {
+    if (type === 'MISC_CHECK' && checker.details.script === undefined) {
       this.warn(node, 'No script path has been specified for MISC_CHECKER - skipping');
       return;
     }
@@ -1089,8 +1108,8 @@ class Interpreter {
         else d.heloName = arg;
         return true;
       case 'MISC_CHECK misc_path': {
-        const script = this.script(node);
-        if (script !== undefined) d.path = script;
+        const script = this.script(node, false);
+        if (script !== undefined) d.script = script;
         return true;
       }
       case 'MISC_CHECK misc_timeout': {
@@ -1104,7 +1123,7 @@ class Interpreter {
         return true;
       case 'MISC_CHECK user':
         if (arg === undefined) this.error(node, 'No user specified for misc checker script');
-        else d.user = node.args.join(' ');
+        else d.user = node.args;
         return true;
       default:
         return false;
@@ -1343,14 +1362,14 @@ function resolveChecker(
   const at = { file: raw.file, line: raw.line };
   const d = raw.details;
   if (raw.type === 'MISC_CHECK') {
+    const user = (d.user as readonly string[] | undefined) ?? interp.globalDefs.scriptUser ?? [];
     return {
       ...at,
       ...timing,
       type: 'MISC_CHECK',
-      path: d.path as string,
+      script: { ...(d.script as Script), user: user[0], group: user[1] },
       timeout: (d.timeout as number | undefined) ?? 0,
       dynamic: d.dynamic === true,
-      user: (d.user as string | undefined) ?? interp.globalDefs.scriptUser,
     };
   }
   const c = raw.connection;

@@ -4,6 +4,17 @@
 import type { Diagnostic, Location } from './syntax.js';
 
 export type Forwarding = 'NAT' | 'DR' | 'TUN';
+
+/**
+ * A script keepalived runs (notify_up, quorum_up, misc_path, ...): keepalived takes the keyword's first
+ * argument, quoted if it has blanks, and splits it again, with escapes, into the program and its arguments
+ * (no shell). A notify script's next words name the user and group to run it as.
+ */
+export interface Script {
+  readonly argv: readonly string[];
+  readonly user: string | undefined;
+  readonly group: string | undefined;
+}
 export type Protocol = 'TCP' | 'UDP';
 
 /** The options every checker that opens a connection has (install_checker_common_keywords(true)). */
@@ -94,13 +105,12 @@ export interface SmtpCheck extends CheckerBase, ConnectionOptions {
 
 export interface MiscCheck extends CheckerBase {
   readonly type: 'MISC_CHECK';
-  /** misc_path: the command line, as the shell-free words keepalived runs. */
-  readonly path: string;
+  /** misc_path; its user is MISC_CHECK's `user`, else global_defs script_user. */
+  readonly script: Script;
   /** misc_timeout in seconds; 0 means the virtual server's delay_loop (check_misc.c). */
   readonly timeout: number;
   /** misc_dynamic: exit codes 2..255 set the weight to code - 2. */
   readonly dynamic: boolean;
-  readonly user: string | undefined;
 }
 
 export type Checker = TcpCheck | HttpCheck | UdpCheck | DnsCheck | PingCheck | SmtpCheck | MiscCheck;
@@ -117,8 +127,8 @@ export interface RealServer extends Location {
   readonly lThreshold: number;
   readonly inhibitOnFailure: boolean;
   readonly alpha: boolean;
-  readonly notifyUp: string | undefined;
-  readonly notifyDown: string | undefined;
+  readonly notifyUp: Script | undefined;
+  readonly notifyDown: Script | undefined;
   readonly checkers: readonly Checker[];
 }
 
@@ -156,8 +166,8 @@ export interface VirtualServer extends Location {
   /** The least total weight of live real servers for the service to count as up (reduced to the total). */
   readonly quorum: number;
   readonly hysteresis: number;
-  readonly quorumUp: string | undefined;
-  readonly quorumDown: string | undefined;
+  readonly quorumUp: Script | undefined;
+  readonly quorumDown: Script | undefined;
   readonly inhibitOnFailure: boolean;
   readonly sorryServer: SorryServer | undefined;
   readonly realServers: readonly RealServer[];
@@ -183,7 +193,8 @@ export interface GlobalDefs {
   readonly lvsTimeouts: { readonly tcp: number; readonly tcpFin: number; readonly udp: number };
   /** lvs_flush: clear every service at start. */
   readonly lvsFlush: boolean;
-  readonly scriptUser: string | undefined;
+  /** script_user USER [GROUP]: who runs scripts that name no user. */
+  readonly scriptUser: readonly string[] | undefined;
   readonly enableScriptSecurity: boolean;
   readonly checkerLogAllFailures: boolean;
 }

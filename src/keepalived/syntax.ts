@@ -33,8 +33,8 @@ export function formatDiagnostic(d: Diagnostic): string {
 export interface ConfigNode extends Location {
   readonly keyword: string;
   readonly args: readonly string[];
-  /** The keyword's line after the keyword, blanks kept (for script keywords such as notify_up). */
-  readonly rest: string;
+  /** The whole line as read, comment removed: script keywords split it again their own way. */
+  readonly text: string;
   block: ConfigNode[] | undefined;
 }
 
@@ -132,6 +132,72 @@ export function splitWords(text: string): string[] | { readonly error: string } 
     while (end < text.length && text[end] !== ' ' && text[end] !== '\t' && text[end] !== '"') end++;
     words.push(text.slice(i, end));
     i = end;
+  }
+  return words;
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  a: '\x07',
+  b: '\b',
+  E: '\x1b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+};
+
+/**
+ * alloc_strvec_quoted_escaped_common(): words split on blanks, where '...' and "..." may quote any part of a
+ * word and are removed. With `escapes`, backslash sequences are decoded (\n, \t, \xHH, \NNN octal, \cX, and
+ * \ before any other character for that character); without, a backslash and the character after it are
+ * kept as they are. This is how keepalived reads script command lines (notify_up, misc_path, ...).
+ */
+export function splitQuoted(text: string, escapes: boolean): string[] | { readonly error: string } {
+  const words: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    while (i < text.length && /[ \t\n\r\f\v]/.test(text[i]!)) i++;
+    if (i >= text.length) break;
+    let word = '';
+    let quote = '';
+    for (; i < text.length; i++) {
+      const c = text[i]!;
+      if (c === '\\') {
+        const next = text[i + 1];
+        if (next === undefined) return { error: `Missing escape char at end: '${text}'` };
+        i++;
+        if (!escapes) {
+          word += `\\${next}`;
+        } else if (next === 'x' && /[0-9a-fA-F]/.test(text[i + 1] ?? '')) {
+          const hex = /^[0-9a-fA-F]{1,2}/.exec(text.slice(i + 1))![0];
+          word += String.fromCharCode(Number.parseInt(hex, 16));
+          i += hex.length;
+        } else if (next === 'c' && i + 1 < text.length) {
+          word += String.fromCharCode(text.charCodeAt(++i) & 0x1f);
+        } else if (/[0-7]/.test(next)) {
+          const octal = /^[0-7]{1,3}/.exec(text.slice(i))![0];
+          word += String.fromCharCode(Number.parseInt(octal, 8) & 0xff);
+          i += octal.length - 1;
+        } else {
+          word += ESCAPES[next] ?? next;
+        }
+        continue;
+      }
+      if (quote !== '') {
+        if (c === quote) quote = '';
+        else word += c;
+        continue;
+      }
+      if (c === '"' || c === "'") {
+        quote = c;
+        continue;
+      }
+      if (/[ \t\n\r\f\v]/.test(c)) break;
+      word += c;
+    }
+    if (quote !== '') return { error: `String '${text}': missing terminating ${quote}` };
+    words.push(word);
   }
   return words;
 }
@@ -248,7 +314,7 @@ export function readConfigTree(path: string): ParsedText {
       line: line.line,
       keyword,
       args: words.slice(1),
-      rest: line.text.slice(line.text.indexOf(keyword) + keyword.length).trim(),
+      text: line.text,
       block: undefined,
     };
     top.nodes.push(node);

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadKeepalivedConfig, parseKeepalivedConfig } from '../../src/keepalived/config.js';
 import { expandBraces } from '../../src/keepalived/glob.js';
 import type { HttpCheck, MiscCheck, VirtualServer } from '../../src/keepalived/model.js';
-import { decomment, formatDiagnostic, splitWords } from '../../src/keepalived/syntax.js';
+import { decomment, formatDiagnostic, splitQuoted, splitWords } from '../../src/keepalived/syntax.js';
 import { parseIpv4Address } from '../../src/wire/addr.js';
 import { ConfigDir } from './helpers.js';
 
@@ -56,6 +56,19 @@ describe('lines, comments and quotes', () => {
     expect(splitWords('path "/x')).toEqual({ error: `Unmatched quote: 'path "/x'` });
   });
 
+  it('splits script lines as keepalived does: both quotes, escapes decoded in the command', () => {
+    expect(splitQuoted(`notify_up "/bin/echo 'a b' c\\td" nobody nogroup`, false)).toEqual([
+      'notify_up',
+      "/bin/echo 'a b' c\\td",
+      'nobody',
+      'nogroup',
+    ]);
+    expect(splitQuoted("/bin/echo 'a b' c\\td \\x41\\101", true)).toEqual(['/bin/echo', 'a b', 'c\td', 'AA']);
+    expect(splitQuoted("say 'unterminated", true)).toEqual({
+      error: "String 'say 'unterminated': missing terminating '",
+    });
+  });
+
   it('reads blocks whatever the braces share a line with', () => {
     const { config, errors } = parse(`virtual_server 10.0.0.1 80
 {
@@ -86,7 +99,8 @@ describe('lines, comments and quotes', () => {
     );
     expect(messages(errors)).toEqual([]);
     const misc = config.virtualServers[0]!.realServers[0]!.checkers[0] as MiscCheck;
-    expect(misc).toMatchObject({ type: 'MISC_CHECK', path: '/usr/local/bin/check.sh #1', dynamic: true });
+    expect(misc).toMatchObject({ type: 'MISC_CHECK', dynamic: true });
+    expect(misc.script.argv).toEqual(['/usr/local/bin/check.sh', '#1']);
   });
 
   it('reports an unmatched quote, a missing } and an extra } at their lines', () => {
@@ -373,6 +387,7 @@ describe("keepalived's defaults", () => {
     expect((http as HttpCheck).urls[0]!.statusCodes).toEqual(Array.from({ length: 100 }, (_, i) => 200 + i));
     expect(dns).toMatchObject({ type: 'DNS_CHECK', retry: 3, delayBeforeRetry: 10, queryType: 'SOA', name: '' });
     expect(misc).toMatchObject({ type: 'MISC_CHECK', retry: 0, delayBeforeRetry: 1, timeout: 0, dynamic: false });
+    expect((misc as MiscCheck).script).toEqual({ argv: ['/bin/true'], user: undefined, group: undefined });
     expect(tcp).toMatchObject({ type: 'TCP_CHECK', delayLoop: 2, warmup: 2, retry: 1, delayBeforeRetry: 1 });
     expect(b!.checkers[0]).toMatchObject({
       type: 'UDP_CHECK',
@@ -452,7 +467,7 @@ virtual_server 10.0.0.2 80 {
     lvs_method NAT
     uthreshold 100
     lthreshold 10
-    notify_up "/usr/bin/logger up"
+    notify_up "/usr/bin/logger -t 'rs up'" nobody nogroup
     inhibit_on_failure
   }
 }
@@ -466,14 +481,15 @@ virtual_server 10.0.0.2 80 {
       persistenceTimeout: 360,
       persistenceGranularity: ip('255.255.0.0'),
       forwarding: 'TUN',
-      quorumUp: '/usr/bin/logger quorum up',
-      quorumDown: '/usr/bin/logger down',
+      quorumUp: { argv: ['/usr/bin/logger', 'quorum', 'up'], user: undefined, group: undefined },
+      // keepalived takes the word after the script as the user to run it as.
+      quorumDown: { argv: ['/usr/bin/logger'], user: 'down', group: undefined },
     });
     expect(vs.realServers[0]).toMatchObject({
       forwarding: 'NAT',
       uThreshold: 100,
       lThreshold: 10,
-      notifyUp: '/usr/bin/logger up',
+      notifyUp: { argv: ['/usr/bin/logger', '-t', 'rs up'], user: 'nobody', group: 'nogroup' },
       inhibitOnFailure: true,
     });
   });
