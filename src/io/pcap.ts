@@ -1,5 +1,6 @@
-// Classic libpcap capture files (pcap-savefile(5), draft-ietf-opsawg-pcap), not pcapng: read for
-// `uvs replay` and the file I/O backend, written for its output. Ethernet (LINKTYPE_ETHERNET) only.
+// Classic libpcap capture files (pcap-savefile(5), draft-ietf-opsawg-pcap): read for `uvs replay`, `uvs
+// trace` and the file I/O backend, written for their output. Ethernet (LINKTYPE_ETHERNET) only. pcapng is
+// read by pcapng.ts; capture.ts tells the two apart. Both readers throw PcapError, with the codes below.
 //
 // File layout: one 24-byte global header, then records of a 16-byte header plus the captured bytes.
 // Every field is in the byte order of the host that wrote the file; the magic tells which.
@@ -14,14 +15,15 @@
 //
 // Timestamps are (seconds, nanoseconds) pairs of plain numbers in both directions: nanoseconds since the
 // epoch do not fit a double exactly, and a BigInt per packet is an allocation the replay loop avoids.
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { copyBytes } from '../wire/bytes.js';
+import { ByteWindow, WindowReadError } from './byte-window.js';
 
 export const PCAP_MAGIC_MICRO = 0xa1b2c3d4;
 export const PCAP_MAGIC_NANO = 0xa1b23c4d;
-/** pcapng's Section Header Block type, recognised only to say what the file is. */
-const PCAPNG_MAGIC = 0x0a0d0d0a;
+/** pcapng's Section Header Block type: a palindrome, the same in both byte orders (pcapng.ts). */
+export const PCAPNG_MAGIC = 0x0a0d0d0a;
 export const PCAP_VERSION_MAJOR = 2;
 export const PCAP_VERSION_MINOR = 4;
 export const PCAP_GLOBAL_HEADER_LEN = 24;
@@ -83,6 +85,22 @@ export const PcapErrorCode = {
   badArgument: 'PCAP_BAD_ARGUMENT',
   /** The reader or writer was used after close(). */
   closed: 'PCAP_CLOSED',
+  // pcapng (pcapng.ts). A cut-short or empty file, a link type other than Ethernet and an unknown first
+  // block use the codes above, as for pcap.
+  /** A block's header or body runs past the end of the file. */
+  ngTruncatedBlock: 'PCAPNG_TRUNCATED_BLOCK',
+  /** A Block Total Length below the block's minimum, not a multiple of 4, or past PCAPNG_MAX_BLOCK_LEN. */
+  ngBadBlockLength: 'PCAPNG_BAD_BLOCK_LENGTH',
+  /** The Block Total Length at the end of a block differs from the one at its start. */
+  ngBlockLengthMismatch: 'PCAPNG_BLOCK_LENGTH_MISMATCH',
+  /** A Section Header Block whose byte-order magic is 1a2b3c4d in neither byte order. */
+  ngBadByteOrderMagic: 'PCAPNG_BAD_BYTE_ORDER_MAGIC',
+  /** A packet block names an interface its section has not described (or an SPB in a section with none). */
+  ngUnknownInterface: 'PCAPNG_UNKNOWN_INTERFACE',
+  /** A packet's captured length does not fit its block. */
+  ngBadPacketLength: 'PCAPNG_BAD_PACKET_LENGTH',
+  /** An option runs past its block, or if_tsresol / if_tsoffset has the wrong size. */
+  ngBadOption: 'PCAPNG_BAD_OPTION',
 } as const;
 
 export type PcapErrorCodeValue = (typeof PcapErrorCode)[keyof typeof PcapErrorCode];
@@ -142,6 +160,11 @@ export class PcapRecord {
   buf: Uint8Array = new Uint8Array(0);
   off = 0;
 
+  /** The Interface ID of the interface it was captured on (pcapng); 0 in pcap files. */
+  interfaceId = 0;
+  /** The section it is in, from 0 (pcapng files may have several); 0 in pcap files. */
+  section = 0;
+
   /** A view over the captured bytes. Allocates a view per call: convenient for tests, not for hot loops. */
   get data(): Uint8Array {
     return this.buf.subarray(this.off, this.off + this.capLen);
@@ -153,89 +176,96 @@ export interface PcapReaderOptions {
   chunkSize?: number;
 }
 
-const DEFAULT_CHUNK = 256 * 1024;
+/** Options for a reader taking over a file descriptor a format sniffer has started reading. */
+export interface AdoptedFdOptions extends PcapReaderOptions {
+  /** Bytes already read from the descriptor; they are the start of the file. */
+  prefix?: Uint8Array;
+  /** close() closes the descriptor. */
+  ownsFd?: boolean;
+}
+
+export const DEFAULT_CHUNK = 256 * 1024;
+
+/** An interface a capture names: the one of a pcap file, or an Interface Description Block of pcapng. */
+export interface CaptureInterface {
+  /** Its Interface ID: the position of its description in its section, from 0. */
+  id: number;
+  /** The section it belongs to, from 0 (pcap files have one). */
+  section: number;
+  /** if_name, or null when the file does not say. */
+  name: string | null;
+  linkType: number;
+  /** Largest number of bytes kept per packet; 0 is no limit. */
+  snaplen: number;
+}
+
+/** What `uvs replay`, `uvs trace` and the pcap-file port need of a capture, whatever its format. */
+export interface CaptureReader extends IterableIterator<PcapRecord> {
+  readonly format: 'pcap' | 'pcapng';
+  /** Timestamps finer than microseconds, as far as the file has said before its first packet. */
+  readonly nanosecond: boolean;
+  /** The interfaces described so far, in the order of the file, across sections. */
+  readonly interfaces: readonly CaptureInterface[];
+  /** The next record, or null at a clean end. Throws PcapError only. */
+  read(): PcapRecord | null;
+  close(): void;
+}
+
+/** The link type's name, for error messages; the number alone when it has none here. */
+export function describeLinkType(linkType: number): string {
+  const name = linkTypeNames[linkType];
+  return `link type ${linkType}${name === undefined ? '' : ` (${name})`}`;
+}
+
+/** Opens `path` read-only, or throws PcapError (PCAP_IO) naming it. */
+export function openForReading(path: string, format: 'pcap' | 'pcapng'): number {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    throw new PcapError(PcapErrorCode.io, -1, `${format}: cannot open ${path}: ${(err as Error).message}`, err);
+  }
+}
+
+/** Turns what a ByteWindow threw into a PcapError; anything else (a bug) is rethrown as it is. */
+export function readFailure(err: unknown, format: 'pcap' | 'pcapng'): PcapError {
+  if (err instanceof PcapError) return err;
+  if (err instanceof WindowReadError) {
+    return new PcapError(PcapErrorCode.io, err.offset, `${format}: read failed: ${err.message}`, err.cause);
+  }
+  throw err;
+}
 
 /**
- * Reads records one at a time. Files are read in chunks into one reusable buffer that only grows (to at
- * most one record plus its header), so the whole file is never held in memory; a Buffer source is read in
- * place without copying.
+ * What the pcap and pcapng readers share: reading one record at a time into one reused PcapRecord, the
+ * iterator protocol, failing for good after the first error, and closing.
  *
  * Errors: `read()` and the iterator throw only `PcapError`. Every record before the bad part is delivered
  * first; the error comes from the call that would have returned the bad record, and the reader stays
  * failed (later calls throw the same error). A file that ends exactly after a record is a clean end.
  */
-export class PcapReader implements IterableIterator<PcapRecord> {
-  /** Filled in by the constructor: opening reads and checks the global header at once. */
-  readonly header: PcapHeader;
-  private chunk: Uint8Array;
-  /** File offset of chunk[0]. */
-  private chunkFileOffset = 0;
-  private start = 0;
-  private end = 0;
-  private fd: number;
-  private readonly ownsFd: boolean;
-  private eof: boolean;
-  private view: DataView;
-  private readonly le: boolean;
-  private readonly fracToNs: number;
-  private readonly record = new PcapRecord();
-  private nextIndex = 0;
+export abstract class RecordReader implements CaptureReader {
+  abstract readonly format: 'pcap' | 'pcapng';
+  abstract readonly nanosecond: boolean;
+  abstract readonly interfaces: readonly CaptureInterface[];
+  protected readonly win: ByteWindow;
+  protected readonly record = new PcapRecord();
   private failure: PcapError | null = null;
   private closed = false;
   /** One iterator result reused for every step, so iterating with for..of allocates nothing per record. */
   private readonly step: IteratorResult<PcapRecord> = { done: false, value: this.record };
 
-  private constructor(fd: number, ownsFd: boolean, source: Uint8Array | null, chunkSize: number) {
-    this.fd = fd;
-    this.ownsFd = ownsFd;
-    if (source !== null) {
-      this.chunk = source;
-      this.end = source.length;
-      this.eof = true;
-    } else {
-      this.chunk = new Uint8Array(Math.max(1, chunkSize));
-      this.eof = false;
-    }
-    this.view = new DataView(this.chunk.buffer, this.chunk.byteOffset, this.chunk.byteLength);
-    try {
-      this.header = this.readGlobalHeader();
-    } catch (err) {
-      this.close();
-      throw err;
-    }
-    this.le = this.header.littleEndian;
-    this.fracToNs = this.header.nanosecond ? 1 : 1000;
-  }
-
-  /** Reads a Buffer or Uint8Array in place; records point into it. */
-  static fromBuffer(bytes: Uint8Array): PcapReader {
-    return new PcapReader(-1, false, bytes, 0);
-  }
-
-  /** Opens and reads a file; `close()` (or finishing a for..of) closes it. */
-  static open(path: string, options: PcapReaderOptions = {}): PcapReader {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw new PcapError(PcapErrorCode.io, -1, `pcap: cannot open ${path}: ${(err as Error).message}`, err);
-    }
-    return new PcapReader(fd, true, null, options.chunkSize ?? DEFAULT_CHUNK);
-  }
-
-  /** Reads from an open file descriptor, which stays the caller's to close. */
-  static fromFd(fd: number, options: PcapReaderOptions = {}): PcapReader {
-    return new PcapReader(fd, false, null, options.chunkSize ?? DEFAULT_CHUNK);
+  protected constructor(win: ByteWindow) {
+    this.win = win;
   }
 
   /** The next record, or null at a clean end of file. Throws PcapError; see the class comment. */
   read(): PcapRecord | null {
     if (this.failure !== null) throw this.failure;
-    if (this.closed) throw new PcapError(PcapErrorCode.closed, -1, 'pcap: reader is closed');
+    if (this.closed) throw new PcapError(PcapErrorCode.closed, -1, `${this.format}: reader is closed`);
     try {
       return this.readRecord();
     } catch (err) {
-      this.failure = err instanceof PcapError ? err : this.ioError(err);
+      this.failure = readFailure(err, this.format);
       // for..of does not call return() when next() throws, so the file is closed here.
       this.close();
       throw this.failure;
@@ -265,20 +295,62 @@ export class PcapReader implements IterableIterator<PcapRecord> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsFd && this.fd >= 0) {
-      const fd = this.fd;
-      this.fd = -1;
-      try {
-        closeSync(fd);
-      } catch {
-        // A failed close of a file opened read-only loses nothing.
-      }
+    this.win.close();
+  }
+
+  /** The next record, filled into `this.record`, or null at a clean end; throws on a bad file. */
+  protected abstract readRecord(): PcapRecord | null;
+}
+
+/** Reads a classic pcap file, from a file in chunks (ByteWindow) or from a buffer in place. */
+export class PcapReader extends RecordReader {
+  readonly format = 'pcap';
+  /** Filled in by the constructor: opening reads and checks the global header at once. */
+  readonly header: PcapHeader;
+  readonly interfaces: readonly CaptureInterface[];
+  private readonly le: boolean;
+  private readonly fracToNs: number;
+  private nextIndex = 0;
+
+  private constructor(win: ByteWindow) {
+    super(win);
+    try {
+      this.header = this.readGlobalHeader();
+    } catch (err) {
+      this.close();
+      throw readFailure(err, 'pcap');
     }
+    this.le = this.header.littleEndian;
+    this.fracToNs = this.header.nanosecond ? 1 : 1000;
+    this.interfaces = [{ id: 0, section: 0, name: null, linkType: this.header.linkType, snaplen: this.header.snaplen }];
+  }
+
+  /** Reads a Buffer or Uint8Array in place; records point into it. */
+  static fromBuffer(bytes: Uint8Array): PcapReader {
+    return new PcapReader(ByteWindow.fromBuffer(bytes));
+  }
+
+  /** Opens and reads a file; `close()` (or finishing a for..of) closes it. */
+  static open(path: string, options: PcapReaderOptions = {}): PcapReader {
+    return PcapReader.fromFd(openForReading(path, 'pcap'), { ...options, ownsFd: true });
+  }
+
+  /** Reads from an open file descriptor, which stays the caller's to close unless `ownsFd` says otherwise. */
+  static fromFd(fd: number, options: AdoptedFdOptions = {}): PcapReader {
+    return new PcapReader(
+      ByteWindow.fromFd(fd, options.ownsFd ?? false, options.chunkSize ?? DEFAULT_CHUNK, options.prefix),
+    );
+  }
+
+  /** Whether the file's timestamps are nanoseconds (magic a1b23c4d). */
+  get nanosecond(): boolean {
+    return this.header.nanosecond;
   }
 
   private readGlobalHeader(): PcapHeader {
-    if (!this.fill(PCAP_GLOBAL_HEADER_LEN)) {
-      const have = this.end - this.start;
+    const w = this.win;
+    if (!w.fill(PCAP_GLOBAL_HEADER_LEN)) {
+      const have = w.available;
       throw new PcapError(
         PcapErrorCode.truncatedHeader,
         0,
@@ -287,7 +359,7 @@ export class PcapReader implements IterableIterator<PcapRecord> {
           : `pcap: global header cut short: ${have} of 24 bytes`,
       );
     }
-    const v = this.view;
+    const v = w.view;
     const magicBe = v.getUint32(GlobalField.magic, false);
     const magicLe = v.getUint32(GlobalField.magic, true);
     let littleEndian: boolean;
@@ -302,7 +374,7 @@ export class PcapReader implements IterableIterator<PcapRecord> {
       throw new PcapError(
         PcapErrorCode.badMagic,
         0,
-        'pcap: this is a pcapng file, not classic pcap; convert it with `editcap -F pcap IN OUT`',
+        'pcap: this is a pcapng file, not classic pcap; open it with openCapture(), which reads both',
       );
     } else {
       throw new PcapError(
@@ -326,23 +398,22 @@ export class PcapReader implements IterableIterator<PcapRecord> {
     const linkType = linkField & 0xffff;
     const fcsLen = linkField & 0x04000000 ? (linkField >>> 28) * 2 : -1;
     if (linkType !== LINKTYPE_ETHERNET) {
-      const name = linkTypeNames[linkType];
       throw new PcapError(
         PcapErrorCode.unsupportedLinkType,
         GlobalField.linkType,
-        `pcap: unsupported link type ${linkType}${name === undefined ? '' : ` (${name})`}; ` +
-          'uvs reads only Ethernet (LINKTYPE_ETHERNET, 1)',
+        `pcap: unsupported ${describeLinkType(linkType)}; uvs reads only Ethernet (LINKTYPE_ETHERNET, 1)`,
       );
     }
-    this.start += PCAP_GLOBAL_HEADER_LEN;
+    w.start += PCAP_GLOBAL_HEADER_LEN;
     return { nanosecond, littleEndian, versionMajor, versionMinor, snaplen, linkType, fcsLen };
   }
 
-  private readRecord(): PcapRecord | null {
-    const at = this.chunkFileOffset + this.start;
+  protected readRecord(): PcapRecord | null {
+    const w = this.win;
+    const at = w.offset;
     const index = this.nextIndex;
-    if (!this.fill(PCAP_RECORD_HEADER_LEN)) {
-      const have = this.end - this.start;
+    if (!w.fill(PCAP_RECORD_HEADER_LEN)) {
+      const have = w.available;
       if (have === 0) return null;
       throw new PcapError(
         PcapErrorCode.truncatedRecordHeader,
@@ -350,7 +421,7 @@ export class PcapReader implements IterableIterator<PcapRecord> {
         `pcap: record ${index}: header cut short: ${have} of 16 bytes`,
       );
     }
-    const capLen = this.u32(this.start + RecordField.capLen);
+    const capLen = w.view.getUint32(w.start + RecordField.capLen, this.le);
     if (capLen > PCAP_MAX_CAPLEN) {
       throw new PcapError(
         PcapErrorCode.badCapLen,
@@ -359,8 +430,8 @@ export class PcapReader implements IterableIterator<PcapRecord> {
           'the file is corrupt',
       );
     }
-    if (!this.fill(PCAP_RECORD_HEADER_LEN + capLen)) {
-      const have = this.end - this.start - PCAP_RECORD_HEADER_LEN;
+    if (!w.fill(PCAP_RECORD_HEADER_LEN + capLen)) {
+      const have = w.available - PCAP_RECORD_HEADER_LEN;
       throw new PcapError(
         PcapErrorCode.truncatedRecord,
         at,
@@ -368,64 +439,21 @@ export class PcapReader implements IterableIterator<PcapRecord> {
       );
     }
     // fill() may have moved the window, so the header is read from the new start.
-    const s = this.start;
+    const s = w.start;
+    const v = w.view;
+    const le = this.le;
     const rec = this.record;
     rec.index = index;
     rec.fileOffset = at;
-    rec.tsSec = this.u32(s + RecordField.tsSec);
-    rec.tsFrac = this.u32(s + RecordField.tsFrac) * this.fracToNs;
+    rec.tsSec = v.getUint32(s + RecordField.tsSec, le);
+    rec.tsFrac = v.getUint32(s + RecordField.tsFrac, le) * this.fracToNs;
     rec.capLen = capLen;
-    rec.origLen = this.u32(s + RecordField.origLen);
-    rec.buf = this.chunk;
+    rec.origLen = v.getUint32(s + RecordField.origLen, le);
+    rec.buf = w.bytes;
     rec.off = s + PCAP_RECORD_HEADER_LEN;
-    this.start = s + PCAP_RECORD_HEADER_LEN + capLen;
+    w.start = s + PCAP_RECORD_HEADER_LEN + capLen;
     this.nextIndex = index + 1;
     return rec;
-  }
-
-  private u32(off: number): number {
-    return this.view.getUint32(off, this.le);
-  }
-
-  /**
-   * Makes `need` bytes available at `chunk[start]`, reading more of the file if it can. Returns false when
-   * the file ends first. Moves the unread tail to the front of the buffer, so it runs only between records,
-   * never while the caller holds the previous record.
-   */
-  private fill(need: number): boolean {
-    if (this.end - this.start >= need) return true;
-    if (this.eof) return false;
-    const unread = this.end - this.start;
-    if (need > this.chunk.length) {
-      const bigger = new Uint8Array(Math.max(need, this.chunk.length * 2));
-      bigger.set(this.chunk.subarray(this.start, this.end), 0);
-      this.chunk = bigger;
-      this.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength);
-    } else if (this.start > 0) {
-      this.chunk.copyWithin(0, this.start, this.end);
-    }
-    this.chunkFileOffset += this.start;
-    this.start = 0;
-    this.end = unread;
-    while (this.end < need) {
-      let n: number;
-      try {
-        n = readSync(this.fd, this.chunk, this.end, this.chunk.length - this.end, null);
-      } catch (err) {
-        throw this.ioError(err);
-      }
-      if (n === 0) {
-        this.eof = true;
-        return false;
-      }
-      this.end += n;
-    }
-    return true;
-  }
-
-  private ioError(err: unknown): PcapError {
-    const msg = err instanceof Error ? err.message : String(err);
-    return new PcapError(PcapErrorCode.io, this.chunkFileOffset + this.end, `pcap: read failed: ${msg}`, err);
   }
 }
 
