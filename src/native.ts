@@ -320,12 +320,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 let cached: NativeAddon | undefined;
 
+/**
+ * Where the addon is loaded from: build/Release/uvs_native.node, or the file UVS_NATIVE_PATH names (the
+ * sanitizer build of scripts/sanitize.sh lives in a directory of its own, so that it never replaces the
+ * normal build other processes load).
+ */
+export function nativeAddonPath(env: NodeJS.ProcessEnv = process.env): string {
+  const override = env.UVS_NATIVE_PATH;
+  return override !== undefined && override !== '' ? override : join(root, 'build', 'Release', 'uvs_native.node');
+}
+
 /** Loads the addon built by `npm install`, with a fix in the message if it was not built. */
 export function loadNative(): NativeAddon {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
   try {
-    cached = require(join(root, 'build', 'Release', 'uvs_native.node')) as NativeAddon;
+    cached = require(nativeAddonPath()) as NativeAddon;
   } catch (err) {
     throw new Error(
       `uvs: the native addon is not built (${(err as Error).message.split('\n')[0]}); run \`npm install\` or \`npm run build:native\``,
