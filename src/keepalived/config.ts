@@ -1252,6 +1252,16 @@ function resolveVirtualServer(raw: RawVirtualServer, interp: Interpreter): Virtu
       forwarding = vsForwarding;
     }
     let port = rs.port;
+    if (raw.address.kind === 'group' && forwarding !== 'NAT' && port !== 0) {
+      // A group's services each keep their own port; DR and TUN real servers are served on it.
+      const group = interp.groups.get(raw.address.name)!;
+      for (const entry of group.entries.filter((e) => e.port !== port)) {
+        interp.warn(
+          rs,
+          `virtual server ${name}:[${describeEntry(entry)}] and real server ${describeAddr(rs.addr, rs.port)} ports don't match`,
+        );
+      }
+    }
     if (vsPort !== undefined) {
       if (port === 0) port = vsPort;
       else if (forwarding !== 'NAT' && port !== vsPort) {
@@ -1436,6 +1446,13 @@ function resolveChecker(
 
 function describeAddr(addr: number, port: number): string {
   return `[${[addr >>> 24, (addr >>> 16) & 0xff, (addr >>> 8) & 0xff, addr & 0xff].join('.')}]:${port}`;
+}
+
+function describeEntry(entry: GroupEntry): string {
+  const first = describeAddr(entry.first, entry.port);
+  return entry.first === entry.last
+    ? first
+    : `${first.slice(0, first.lastIndexOf(']'))}-${describeAddr(entry.last, entry.port).slice(1)}`;
 }
 
 function describeRaw(raw: RawVirtualServer): string {

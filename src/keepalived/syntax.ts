@@ -262,7 +262,24 @@ class Reader {
       this.warnings.push({ ...at, message: `No config files matched '${pattern}'` });
       return;
     }
-    for (const path of matches) this.readFile(path, path, at, depth + 1);
+    for (const path of matches) {
+      // check_glob_file(): a directory or an executable file that a pattern matches is skipped.
+      const skip = skipReason(path);
+      if (skip === undefined) this.readFile(path, path, at, depth + 1);
+      else this.warnings.push({ ...at, message: `Configuration file '${path}' ${skip} - skipping` });
+    }
+  }
+}
+
+function skipReason(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) return 'is a directory';
+    if (!st.isFile() || (st.mode & 0o111) !== 0) return 'is not a regular non-executable file';
+    return undefined;
+  } catch {
+    // readFile() reports what it cannot open.
+    return undefined;
   }
 }
 

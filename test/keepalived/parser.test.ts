@@ -1,5 +1,6 @@
 // The keepalived.conf reader: keepalived's syntax (comments, quotes, braces, includes with globs), the LVS
 // keywords with keepalived's defaults, and what it reports with FILE:LINE.
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadKeepalivedConfig, parseKeepalivedConfig } from '../../src/keepalived/config.js';
@@ -181,6 +182,24 @@ describe('include', () => {
     );
   });
 
+  it('takes absolute patterns, ? and [...], and skips directories and executable files', () => {
+    dir.write('x/a1.conf', service().replace('10.0.0.1 80', '10.0.0.11 80'));
+    dir.write('x/b2.conf', service().replace('10.0.0.1 80', '10.0.0.12 80'));
+    dir.write('x/c3.conf', service().replace('10.0.0.1 80', '10.0.0.13 80'));
+    dir.write('x/a4.conf/inner', 'a directory that matches\n');
+    chmodSync(dir.write('x/b5.conf', 'executable\n'), 0o755);
+    const { config, errors } = parse(`include ${dir.root}/x/[ab]?.conf\n`);
+    expect(errors).toEqual([]);
+    expect(config.virtualServers.map((vs) => (vs.address.kind === 'address' ? vs.address.addr : 0))).toEqual([
+      ip('10.0.0.11'),
+      ip('10.0.0.12'),
+    ]);
+    expect(messages(config.warnings)).toEqual([
+      `keepalived.conf:1: Configuration file '${dir.root}/x/a4.conf' is a directory - skipping`,
+      `keepalived.conf:1: Configuration file '${dir.root}/x/b5.conf' is not a regular non-executable file - skipping`,
+    ]);
+  });
+
   it('warns when a pattern matches nothing, as keepalived logs it, and goes on', () => {
     const { config, errors } = parse(`include nothing/*.conf\n${service()}`);
     expect(errors).toEqual([]);
@@ -229,6 +248,12 @@ virtual_server group G {
       [ip('10.2.0.1'), ip('10.2.0.1'), 0, 5],
     ]);
     expect(config.virtualServers[0]!.address).toEqual({ kind: 'group', name: 'G' });
+    // DR serves each group service on its own port; keepalived says so for every line whose port differs.
+    expect(messages(config.warnings)).toEqual([
+      "keepalived.conf:12: virtual server group G:[[10.0.0.254-10.0.1.1]:443] and real server [192.168.2.2]:80 ports don't match",
+      "keepalived.conf:12: virtual server group G:[[10.1.0.0-10.1.0.1]:8080] and real server [192.168.2.2]:80 ports don't match",
+      "keepalived.conf:12: virtual server group G:[[10.2.0.1]:0] and real server [192.168.2.2]:80 ports don't match",
+    ]);
   });
 
   it('refuses bad ranges, fwmark entries and an unknown group, each at its line', () => {
