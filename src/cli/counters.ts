@@ -1,7 +1,9 @@
-// `uvs counters [--socket PATH] [--json]`: asks the running daemon, over its control socket, what its datapath
+// `uvs counters [--socket PATH] [--json | --prometheus]`: asks the running daemon, over its control socket, what its datapath
 // has counted (src/control/counters.ts) and prints it for an operator: the datapath's counters, the drops by
 // reason with what each means, each interface's frames, the native fast path's share and the connection
-// table's use. --json prints the daemon's report as one JSON object instead.
+// table's use. --json prints the daemon's report as one JSON object instead; --prometheus prints the daemon's
+// Prometheus exposition, the text its /metrics endpoint serves (src/metrics/), for node_exporter's textfile
+// collector.
 //
 // This lives in `uvs`, not `uvsadm`: uvsadm stays ipvsadm's command line and nothing more.
 import { parseArgs } from 'node:util';
@@ -23,12 +25,14 @@ import { dropSentences } from '../trace/explain.js';
 
 const PROGRAM = 'uvs counters';
 
-export const COUNTERS_USAGE = `Usage: uvs counters [--socket PATH] [--json]
+export const COUNTERS_USAGE = `Usage: uvs counters [--socket PATH] [--json | --prometheus]
 
 Asks the running uvs daemon for its counters and prints them: frames received, forwarded and answered,
 drops by reason (with what each reason means), each interface's frames, the share the native fast path
 took, the connection table's use, and the rules that cannot work on this director (disabled, with the
-reason). All counts are since the daemon started. --json prints them as one JSON object. The socket is --socket PATH, else $UVS_SOCKET, else the default (as for uvsadm).
+reason). All counts are since the daemon started. --json prints them as one JSON object. --prometheus
+prints the Prometheus text of the daemon's metrics (node_ipvs_*, uvs_*), as its /metrics endpoint serves it,
+for node_exporter's textfile collector. The socket is --socket PATH, else $UVS_SOCKET, else the default (as for uvsadm).
 `;
 
 export interface CountersEnvironment {
@@ -43,13 +47,14 @@ export async function countersMain(
   err: NodeJS.WritableStream,
   env: CountersEnvironment = { socketEnv: process.env.UVS_SOCKET },
 ): Promise<number> {
-  let values: { socket?: string; json?: boolean; help?: boolean };
+  let values: { socket?: string; json?: boolean; prometheus?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
       options: {
         socket: { type: 'string' },
         json: { type: 'boolean' },
+        prometheus: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -62,10 +67,15 @@ export async function countersMain(
     out.write(COUNTERS_USAGE);
     return 0;
   }
+  if (values.json && values.prometheus) {
+    err.write(`${PROGRAM}: --json and --prometheus are two formats; choose one\n${COUNTERS_USAGE}`);
+    return 2;
+  }
   const socketPath = resolveSocketPath(values.socket, env.socketEnv);
+  const query = values.prometheus ? 'metrics' : 'counters';
   let answer: Awaited<ReturnType<typeof sendQuery>>;
   try {
-    answer = await sendQuery(socketPath, { query: 'counters' }, env.send);
+    answer = await sendQuery(socketPath, { query }, env.send);
   } catch (e) {
     if (!(e instanceof DaemonUnavailableError)) throw e;
     err.write(unavailableMessage(PROGRAM, e));
@@ -74,10 +84,14 @@ export async function countersMain(
   if (answer.exitCode !== 0) {
     err.write(answer.stderr);
     // A daemon from before queries existed takes the query for a malformed command.
-    if (answer.stderr.includes('malformed control request')) {
-      err.write(`${PROGRAM}: the daemon on ${socketPath} does not answer counters queries; restart it with this uvs\n`);
+    if (answer.stderr.includes('malformed control request') || answer.stderr.includes('unknown control query')) {
+      err.write(`${PROGRAM}: the daemon on ${socketPath} does not answer ${query} queries; restart it with this uvs\n`);
     }
     return answer.exitCode;
+  }
+  if (values.prometheus) {
+    out.write(answer.stdout);
+    return 0;
   }
   let report: CountersReport | undefined;
   try {

@@ -48,8 +48,8 @@ export function asResponse(value: unknown): ControlResponse | undefined {
   return { stdout, stderr, exitCode };
 }
 
-/** What a query may ask. */
-export const CONTROL_QUERIES = ['counters'] as const;
+/** What a query may ask: `counters` (JSON, counters.ts), `metrics` (the Prometheus text of /metrics). */
+export const CONTROL_QUERIES = ['counters', 'metrics'] as const;
 export type ControlQuery = (typeof CONTROL_QUERIES)[number];
 
 export interface QueryRequest {

@@ -21,6 +21,8 @@ import { openPorts } from '../io/open.js';
 import type { PacketPort } from '../io/port.js';
 import { IpvsCore } from '../ipvs/core.js';
 import { EstimatorSet } from '../ipvs/estimator.js';
+import { MetricsExposition } from '../metrics/registry.js';
+import { type MetricsServer, startMetricsEndpoint } from '../metrics/server.js';
 import { diffRules, snapshotOf } from '../model/diff.js';
 import { RulesError } from '../model/errors.js';
 import { DEFAULT_TIMEOUTS, type NumberedCommand, type RulesSnapshot } from '../model/rules.js';
@@ -73,6 +75,8 @@ interface LinkWatch {
   lastOpenError: string;
   /** txDropped of the ports this interface had before the current one. */
   txDroppedBefore: number;
+  /** ... and of those, the frames lost to a full queue (txDroppedQueueFull). */
+  txDroppedQueueFullBefore: number;
 }
 
 export class DaemonError extends Error {
@@ -129,6 +133,9 @@ export class Daemon {
   private control: ControlServer | undefined;
   /** `uvs trace` clients; the datapath is traced only while one is connected. */
   private trace: TraceServer | undefined;
+  /** Prometheus metrics: `uvs counters --prometheus` always, the /metrics endpoint when configured. */
+  private metrics: MetricsExposition | undefined;
+  private metricsServer: MetricsServer | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   private readonly estimators: EstimatorSet;
   private readonly statsBook: StatsBook;
@@ -360,8 +367,9 @@ export class Daemon {
           ruleFit: (command) => this.datapath.misfitOf(command),
         });
       },
-      queryHandler: async () => {
+      queryHandler: async ({ query }) => {
         await this.startGate.opened;
+        if (query === 'metrics') return { stdout: (await this.metrics!.render()).text, stderr: '', exitCode: 0 };
         return { stdout: `${JSON.stringify(this.counters())}\n`, stderr: '', exitCode: 0 };
       },
       onRulesChanged: () => this.rulesChanged(),
@@ -395,6 +403,7 @@ export class Daemon {
       reopening: false,
       lastOpenError: '',
       txDroppedBefore: 0,
+      txDroppedQueueFullBefore: 0,
     }));
     this.linksFromSysfs = this.ports.every((p) => linkStateAgrees(p.ifname, p.ifindex));
     if (!this.linksFromSysfs) {
@@ -416,6 +425,17 @@ export class Daemon {
       this.startUndo.push('the trace socket', () => this.trace?.close());
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'trace socket not available; uvs trace cannot attach');
+    }
+
+    this.metrics = new MetricsExposition({
+      counters: () => this.counters(),
+      rules: () => this.core.rules.snapshot,
+      readStats: (stats, out) => this.statsBook.read(stats, out),
+      neighbours: () => this.datapath.neigh,
+    });
+    if (this.config.metrics) {
+      this.metricsServer = await startMetricsEndpoint(this.config.metrics, this.metrics, this.log);
+      this.startUndo.push('the metrics endpoint', () => this.metricsServer?.close());
     }
 
     this.startedAt = performance.now();
@@ -483,7 +503,7 @@ export class Daemon {
         rx: this.portRx[i]!,
         tx: this.portTx[i]!,
         txDropped: p.txDropped + (this.links[i]?.txDroppedBefore ?? 0),
-        txDroppedQueueFull: p.txDroppedQueueFull ?? 0,
+        txDroppedQueueFull: (p.txDroppedQueueFull ?? 0) + (this.links[i]?.txDroppedQueueFullBefore ?? 0),
       })),
       uptimeSeconds: (performance.now() - this.startedAt) / 1000,
       disabledRules: this.datapath.checkRules().disabled,
@@ -657,6 +677,7 @@ export class Daemon {
       this.stopReceiveCoalescing([name]);
       const old = this.ports[portIndex]!;
       watch.txDroppedBefore += old.txDropped;
+      watch.txDroppedQueueFullBefore += old.txDroppedQueueFull ?? 0;
       this.ports[portIndex] = port!;
       this.servingAgain(portIndex, newDevice);
       this.watchPort(portIndex);
@@ -750,6 +771,7 @@ export class Daemon {
     this.closePorts();
     await this.control?.close();
     await this.trace?.close();
+    await this.metricsServer?.close();
     this.interfaceLock?.release();
     this.log.info('uvs daemon stopped');
     await this.flushLog();

@@ -3,7 +3,7 @@
 // is 405, so the endpoint can never be more than a window on the counters.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ListenAddress } from './listen.js';
+import { isLoopback, type ListenAddress } from './listen.js';
 import { type MetricsExposition, wantsOpenMetrics } from './registry.js';
 
 export const METRICS_PATH = '/metrics';
@@ -62,4 +62,39 @@ export class MetricsServer {
       this.server.closeAllConnections();
     });
   }
+}
+
+/** The few log calls the endpoint makes (the daemon's pino logger is one). */
+export interface MetricsLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/**
+ * The daemon's endpoint at `listen`. The metrics are for watching the director, never a reason for it to
+ * stop forwarding: an address it cannot have is logged and the daemon runs on without the endpoint (a
+ * scraper then reports the target down). One that other hosts can reach is served, as the config asked, and
+ * said so at start.
+ */
+export async function startMetricsEndpoint(
+  listen: ListenAddress,
+  exposition: MetricsExposition,
+  log: MetricsLog,
+): Promise<MetricsServer | undefined> {
+  const where = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  let server: MetricsServer;
+  try {
+    server = await MetricsServer.start(listen, exposition, (err) =>
+      log.error({ err: err.message }, 'metrics endpoint: a request failed'),
+    );
+  } catch (err) {
+    log.error({ metrics: where }, `metrics endpoint not started, cannot listen on ${where}: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (!isLoopback(listen.host)) {
+    log.warn({ metrics: where }, `metrics endpoint on ${where} is reachable from other hosts (the config asks so)`);
+  }
+  log.info({ metrics: `http://${where}${METRICS_PATH}` }, 'metrics endpoint listening');
+  return server;
 }

@@ -13,6 +13,7 @@ import { type CountersReport, countersReport } from '../../src/control/counters.
 import { executeCommand } from '../../src/control/handler.js';
 import { ControlServer } from '../../src/control/server.js';
 import { DatapathCounters } from '../../src/datapath/datapath.js';
+import { MetricsExposition } from '../../src/metrics/registry.js';
 import { dropSentences } from '../../src/trace/explain.js';
 import { makeLab } from '../control/helpers.js';
 import { makeDatapath, run } from '../datapath/helpers.js';
@@ -261,4 +262,46 @@ describe('the built uvs', () => {
       });
     },
   );
+});
+
+describe('uvs counters --prometheus', () => {
+  it('refuses --json with --prometheus', async () => {
+    const r = await counters(['--json', '--prometheus', '--socket', join(dir, 'none.sock')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^uvs counters: --json and --prometheus are two formats; choose one\n/);
+  });
+
+  it('asks the metrics query and prints its answer as it came; says when a daemon is too old for it', async () => {
+    const dp = makeDatapath(RULES);
+    run(dp, clientSyn(1001, 80));
+    const book = makeLab().book;
+    const text = (
+      await new MetricsExposition(
+        {
+          counters: () => countersReport({ datapath: dp, conns: dp.core.conns, ports: [], uptimeSeconds: 1 }),
+          rules: () => dp.core.rules.snapshot,
+          readStats: (stats, out) => book.read(stats, out),
+        },
+        { defaultMetrics: false },
+      ).render()
+    ).text;
+    let refuse = false;
+    const socketPath = join(dir, 'uvs.sock');
+    servers.push(
+      await ControlServer.start({
+        socketPath,
+        handler: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
+        queryHandler: async ({ query }) =>
+          refuse || query !== 'metrics'
+            ? { stdout: '', stderr: `uvs: unknown control query "${query}"\n`, exitCode: 2 }
+            : { stdout: text, stderr: '', exitCode: 0 },
+      }),
+    );
+    expect(text).toContain('node_ipvs_backend_weight{');
+    expect(await counters(['--prometheus'], socketPath)).toEqual({ code: 0, stdout: text, stderr: '' });
+    refuse = true;
+    const old = await counters(['--prometheus'], socketPath);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toContain('does not answer metrics queries; restart it with this uvs');
+  });
 });

@@ -6,7 +6,7 @@ import { countersReport } from '../../src/control/counters.js';
 import { emptyReadout } from '../../src/ipvs/estimator.js';
 import { isLoopback, parseListenAddress } from '../../src/metrics/listen.js';
 import { MetricsExposition, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../../src/metrics/registry.js';
-import { MetricsServer } from '../../src/metrics/server.js';
+import { MetricsServer, startMetricsEndpoint } from '../../src/metrics/server.js';
 import { makeDatapath } from '../datapath/helpers.js';
 import { RULES } from '../trace/helpers.js';
 
@@ -115,5 +115,32 @@ describe('metrics: in the director config', () => {
     expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].every(isLoopback)).toBe(true);
     expect(['0.0.0.0', '192.168.1.1', '::', '10.0.0.1'].some(isLoopback)).toBe(false);
     expect(parseListenAddress('127.0.0.1:9477')).toEqual({ host: '127.0.0.1', port: 9477 });
+  });
+});
+
+describe('the daemon endpoint', () => {
+  const logged: { level: string; message: string }[] = [];
+  const log = {
+    info: (_f: object, message: string) => logged.push({ level: 'info', message }),
+    warn: (_f: object, message: string) => logged.push({ level: 'warn', message }),
+    error: (_f: object, message: string) => logged.push({ level: 'error', message }),
+  };
+  afterEach(() => {
+    logged.length = 0;
+  });
+
+  it('says where it listens; an address it cannot have is logged and the daemon goes on without it', async () => {
+    const first = await startMetricsEndpoint({ host: '127.0.0.1', port: 0 }, exposition(), log);
+    expect(first).toBeDefined();
+    server = first;
+    expect(logged).toEqual([{ level: 'info', message: 'metrics endpoint listening' }]);
+    logged.length = 0;
+    const second = await startMetricsEndpoint({ host: '127.0.0.1', port: first!.address.port }, exposition(), log);
+    expect(second).toBeUndefined();
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.level).toBe('error');
+    expect(logged[0]!.message).toMatch(
+      /^metrics endpoint not started, cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
+    );
   });
 });
