@@ -13,6 +13,8 @@
 // (perf_hooks.monitorEventLoopDelay).
 //
 // Usage: node bench/live/wake-latency.mjs [--modes=poll,busy,adaptive,dgram] [--pairs=N] [--gap-us=US] [--rt]
+//        [--rate=PPS]   (a steady stream of 2*N frames at PPS instead of pairs: the receiver's CPU per frame)
+//        [--napi-thread] (the receiver's veth delivers from a NAPI kernel thread on the receiver's core)
 // Needs root. Build first (npm run build). Bounded: PAIRS pairs, each child killed after CHILD_TIMEOUT_MS;
 // the namespaces are removed on exit and on SIGINT/SIGTERM.
 import { spawn, spawnSync } from 'node:child_process';
@@ -39,11 +41,15 @@ const { values } = parseArgs({
     pairs: { type: 'string' },
     'gap-us': { type: 'string' },
     'dst-mac': { type: 'string' },
+    rate: { type: 'string' },
+    'spin-us': { type: 'string' },
+    'napi-thread': { type: 'boolean' },
     rt: { type: 'boolean' },
   },
 });
 const pairs = Number(values.pairs ?? 1000);
 const gapUs = Number(values['gap-us'] ?? 30);
+const rate = Number(values.rate ?? 0);
 
 function percentile(sorted, p) {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -83,6 +89,19 @@ async function send() {
     batch.count = 1;
     if (port.send(batch, 1) !== 1) throw new Error('send failed');
   };
+  if (rate > 0) {
+    // A steady stream instead of pairs: what the wait for frames costs in CPU at that rate.
+    const intervalNs = BigInt(Math.round(1e9 / rate));
+    let next = process.hrtime.bigint();
+    for (let i = 0; i < 2 * pairs; i++) {
+      while (process.hrtime.bigint() < next);
+      stamp(i);
+      next += intervalNs;
+    }
+    stamp(0xffffffff);
+    port.close();
+    return;
+  }
   for (let i = 0; i < pairs; i++) {
     stamp(2 * i);
     const until = process.hrtime.bigint() + BigInt(gapUs * 1000);
@@ -101,6 +120,7 @@ async function recv() {
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
   let done;
+  let cpuAtReady;
   const finished = new Promise((r) => {
     done = r;
   });
@@ -112,6 +132,7 @@ async function recv() {
     const sock = dgram.createSocket('udp4');
     sock.on('message', (msg) => record(process.hrtime.bigint(), msg.readBigUInt64LE(0), msg.readUInt32LE(8)));
     await new Promise((resolve) => sock.bind(PORT, RECEIVER, resolve));
+    cpuAtReady = process.cpuUsage();
     console.log('ready');
     await finished;
     sock.close();
@@ -119,6 +140,17 @@ async function recv() {
     const { AfPacketPort } = await import(join(root, 'dist', 'io', 'afpacket.js'));
     const { FrameBatch } = await import(join(root, 'dist', 'io', 'batch.js'));
     const port = AfPacketPort.open(values.dev);
+    if (values['spin-us'] !== undefined) {
+      // A measurement-only override of the adaptive window: the port's wake-ups rebuilt with another one.
+      const { DescriptorWakeups } = await import(join(root, 'dist', 'io', 'wakeups.js'));
+      const { loadNative } = await import(join(root, 'dist', 'native.js'));
+      port.wakeups = new DescriptorWakeups(
+        loadNative(),
+        port.fileDescriptor,
+        undefined,
+        Number(values['spin-us']) / 1000,
+      );
+    }
     const batch = new FrameBatch(64);
     const view = new DataView(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
     port.onReadable(() => {
@@ -134,20 +166,22 @@ async function recv() {
         }
       }
     }, values.mode);
+    cpuAtReady = process.cpuUsage();
     console.log('ready');
     await finished;
     port.close();
   }
   loopDelay.disable();
-  const cpu = process.cpuUsage();
+  const cpu = process.cpuUsage(cpuAtReady);
   console.log(
     JSON.stringify({
-      mode: values.mode,
+      mode: values['spin-us'] === undefined ? values.mode : `${values.mode}:${values['spin-us']}`,
       first: summary(first),
       second: summary(second),
       // The histogram holds each 1 ms timer's whole interval: the loop's delay is what exceeds 1000 µs.
       loopDelayUs: { p50: loopDelay.percentile(50) / 1000 - 1000, p99: loopDelay.percentile(99) / 1000 - 1000 },
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      cpuUsPerFrame: Math.round(((cpu.user + cpu.system) / (first.length + second.length)) * 10) / 10,
     }),
   );
 }
@@ -194,6 +228,17 @@ async function main() {
   ip('-n', b, 'addr', 'add', `${RECEIVER}/24`, 'dev', devB);
   ip('-n', a, 'link', 'set', devA, 'up');
   ip('-n', b, 'link', 'set', devB, 'up');
+  if (values['napi-thread']) {
+    // As in bench:live: the receiver's veth runs NAPI (GRO on) in a kernel thread on the receiver's core, which
+    // a receiver that polls instead of sleeping competes with.
+    spawnSync('ip', ['netns', 'exec', b, 'ethtool', '-K', devB, 'gro', 'on'], { timeout: 5_000 });
+    spawnSync('ip', ['netns', 'exec', b, 'sh', '-c', `echo 1 > /sys/class/net/${devB}/threaded`], { timeout: 5_000 });
+    const ps = spawnSync('pgrep', ['-f', `napi/${devB}-`], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n');
+    for (const tid of ps.filter(Boolean)) spawnSync('taskset', ['-p', '-c', '1', tid], { stdio: 'ignore' });
+    console.log(`NAPI threads of ${devB} on cpu1: ${ps.join(' ')}`);
+  }
   const macB = JSON.parse(spawnSync('ip', ['-n', b, '-j', 'link', 'show', devB], { encoding: 'utf8' }).stdout)[0]
     .address;
   // The receiver's kernel answers datagrams to a closed port with ICMP; the sender's kernel drops those.
@@ -207,7 +252,10 @@ async function main() {
   const self = fileURLToPath(import.meta.url);
   console.log(`load average ${spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim()}`);
   for (const mode of modes) {
-    const r = child(b, 1, [self, '--role=recv', `--mode=${mode}`, `--dev=${devB}`]);
+    // A mode may name the adaptive window: adaptive:50 is 'adaptive' spinning 50 µs.
+    const [wake, spinUs] = mode.split(':');
+    const spin = spinUs === undefined ? [] : [`--spin-us=${spinUs}`];
+    const r = child(b, 1, [self, '--role=recv', `--mode=${wake}`, `--dev=${devB}`, ...spin]);
     await r.ready;
     const s = child(a, 0, [
       self,
@@ -216,6 +264,7 @@ async function main() {
       `--dst-mac=${macB}`,
       `--pairs=${pairs}`,
       `--gap-us=${gapUs}`,
+      `--rate=${rate}`,
     ]);
     await s.exited;
     const out = await r.exited;

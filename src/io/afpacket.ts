@@ -1,9 +1,12 @@
 // The default packet I/O backend: one AF_PACKET socket per interface, moving whole FrameBatches with one
 // native call each way (recvmmsg/sendmmsg in native/packet_io.cc).
 //
-// Waking up. Three ways to learn that frames are waiting, chosen per port with onReadable():
+// Waking up. Four ways to learn that frames are waiting, chosen per port with onReadable():
 // - 'poll' (default): a native uv_poll_t on the socket calls back once per event-loop turn while the socket
 //   is readable; the callback drains with recv() until it returns 0. Costs nothing while idle.
+// - 'adaptive' (io.wake: adaptive): 'poll', but after a wake-up that found frames the event loop
+//   keeps polling the socket for 0.2 ms instead of sleeping (src/io/wakeups.ts), which spares the next packet
+//   of a connection a wake-up. With a ring it gains nothing: the socket turns readable per block.
 // - 'coalesce': as 'poll' while traffic is light, but under load the drains move to a 1 ms timer
 //   (src/io/wakeups.ts): recvmmsg's batching with a ring's CPU cost under load and without a ring's wait for
 //   a lone frame. A ring socket coalesces by itself (a block at a time), so there it is 'poll'.
