@@ -1,19 +1,24 @@
-// `uvs replay --config CFG --rules RULES --in IN.pcap --out OUT.pcap`: every frame of a capture through the
+// `uvs replay --config CFG --rules RULES --in IN.pcap --out OUT.pcap`: every frame of a capture (pcap or
+// pcapng, src/io/capture.ts) through the
 // datapath, offline. Every frame the datapath would send is written, in order, with the timestamp of the
 // frame that caused it; the capture's timestamps drive the clock, so connection and ARP timeouts behave as
 // they would have live. Neighbours come from the configuration's static entries or are learned from the ARP
 // frames in the capture. Ends with counts and a per-reason drop summary.
 //
-// A capture has no interface numbers, so each frame's ingress interface is inferred: the interface whose MAC
-// the frame is sent to; for broadcasts and foreign MACs, the interface on whose link the sender's address
+// A pcap capture has no interface numbers, so each frame's ingress interface is inferred: the interface whose
+// MAC the frame is sent to; for broadcasts and foreign MACs, the interface on whose link the sender's address
 // is (ARP sender or IPv4 source), else the interface of the route back to the sender, else the first one.
+// A pcapng capture numbers its interfaces, but they are the capturing host's (its names and numbering need
+// not be the director's), so its frames are inferred the same way, from every interface, and a capture of
+// several interfaces is said to be read so.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, type DirectorConfig, loadConfig } from '../config/director.js';
 import { EtherType } from '../constants.js';
 import { Datapath } from '../datapath/datapath.js';
 import { FrameBatch, FrameFlag } from '../io/batch.js';
-import { PcapError, PcapReader, PcapWriter } from '../io/pcap.js';
+import { openCapture } from '../io/capture.js';
+import { type CaptureReader, PcapError, PcapWriter } from '../io/pcap.js';
 import { IpvsCore } from '../ipvs/core.js';
 import { RulesError } from '../model/errors.js';
 import { parseRules } from '../model/save-format.js';
@@ -22,9 +27,11 @@ import { read16 } from '../wire/bytes.js';
 
 export const REPLAY_USAGE = `Usage: uvs replay --config CFG [--rules RULES] --in IN.pcap --out OUT.pcap
 
-Runs every frame of IN.pcap (Ethernet, classic pcap) through the datapath as configured by CFG (the
-director's YAML configuration) with RULES (ipvsadm-save format; default: the config's rules:) and writes
-every frame the datapath sends to OUT.pcap. Prints the counters and the drops by reason at the end.
+Runs every frame of IN.pcap (Ethernet; pcap as tcpdump writes it, or pcapng as Wireshark and dumpcap do)
+through the datapath as configured by CFG (the director's YAML configuration) with RULES (ipvsadm-save
+format; default: the config's rules:) and writes every frame the datapath sends to OUT.pcap (pcap).
+Prints the counters and the drops by reason at the end. Each frame's ingress interface is inferred from
+its addresses; a pcapng capture of several interfaces is read whole, the frames of all of them in order.
 `;
 
 const NS_PER_MS = 1_000_000;
@@ -92,10 +99,10 @@ export async function replayMain(
     return 1;
   }
 
-  let reader: PcapReader;
+  let reader: CaptureReader;
   let writer: PcapWriter;
   try {
-    reader = PcapReader.open(values.in!);
+    reader = openCapture(values.in!);
   } catch (e) {
     if (e instanceof PcapError) {
       err.write(`uvs replay: ${values.in}: ${e.message}\n`);
@@ -104,7 +111,7 @@ export async function replayMain(
     throw e;
   }
   try {
-    writer = PcapWriter.open(values.out!, { nanosecond: reader.header.nanosecond });
+    writer = PcapWriter.open(values.out!, { nanosecond: reader.nanosecond });
   } catch (e) {
     reader.close();
     if (e instanceof PcapError) {
@@ -146,6 +153,8 @@ export async function replayMain(
     reader.close();
   }
   writer.close();
+  const note = severalInterfacesNote(values.in!, reader);
+  if (note !== null) err.write(`uvs replay: ${note}\n`);
 
   const c = datapath.counters;
   out.write(
@@ -164,6 +173,20 @@ export async function replayMain(
     for (const [name, n] of drops) out.write(`  ${name.padEnd(width)}  ${n}\n`);
   }
   return 0;
+}
+
+/**
+ * What `uvs replay` and `uvs trace` say of a capture with more than one interface (pcapng): that frames of
+ * all were read, and how their ingress was found. Null for one interface.
+ */
+export function severalInterfacesNote(path: string, reader: CaptureReader): string | null {
+  const ifaces = reader.interfaces;
+  if (ifaces.length <= 1) return null;
+  const names = ifaces.map((i) => i.name ?? `#${i.id}`).join(', ');
+  return (
+    `note: ${path} has ${ifaces.length} capture interfaces (${names}); the frames of all of them were read, ` +
+    "in file order, each one's ingress inferred from its addresses, not from the capture's interface"
+  );
 }
 
 /** The ifindex (1-based position in the configuration, as the Datapath numbers them) a frame came in on. */

@@ -1,6 +1,7 @@
 // `uvs trace`: explains packets in the seed tutorial's terms, one story per packet (src/trace/explain.ts).
-//   offline: `uvs trace --config CFG [--rules RULES] --in IN.pcap [--json]` runs a capture through the
-//            datapath as `uvs replay` does (same ingress inference, timestamps as the clock) and traces it;
+//   offline: `uvs trace --config CFG [--rules RULES] --in IN.pcap [--json]` runs a capture (pcap or
+//            pcapng) through the datapath as `uvs replay` does (same ingress inference, timestamps as the
+//            clock) and traces it;
 //   live:    `uvs trace [--socket PATH | --config CFG] [--json]` attaches to the daemon's trace socket
 //            (the control socket's path + `.trace`) until Ctrl-C.
 import diagnosticsChannel from 'node:diagnostics_channel';
@@ -16,7 +17,8 @@ import {
 } from '../config/director.js';
 import { Datapath, type PacketTrace, TRACE_CHANNEL } from '../datapath/datapath.js';
 import { FrameBatch, FrameFlag } from '../io/batch.js';
-import { PcapError, PcapReader } from '../io/pcap.js';
+import { openCapture } from '../io/capture.js';
+import { type CaptureReader, PcapError } from '../io/pcap.js';
 import { IpvsCore } from '../ipvs/core.js';
 import { RulesError } from '../model/errors.js';
 import { parseRules } from '../model/save-format.js';
@@ -24,7 +26,7 @@ import { type TraceContext, traceContext } from '../trace/context.js';
 import { explainPacket, type TraceMessage } from '../trace/explain.js';
 import type { TraceLine } from '../trace/server.js';
 import { traceSocketPath } from '../trace/server.js';
-import { ingressOf } from './replay.js';
+import { ingressOf, severalInterfacesNote } from './replay.js';
 
 export const TRACE_USAGE = `Usage: uvs trace --config CFG [--rules RULES] --in IN.pcap [--json]
        uvs trace [--socket PATH | --config CFG] [--json]
@@ -35,7 +37,8 @@ its real server (RIP:rport); which rewrite was applied (NAT's DNAT or SNAT, DR's
 encapsulation) and where it went, or what uvs answered (an ICMP fragmentation needed with its MTU); the TCP
 state before and after; or why it was dropped.
 
-With --in, IN.pcap is run through the datapath offline, as \`uvs replay\` does (nothing is written).
+With --in, IN.pcap (pcap or pcapng) is run through the datapath offline, as \`uvs replay\` does
+(nothing is written).
 Without it, uvs trace attaches to the running daemon's trace socket (PATH, default: the control socket of
 CFG, else ${DEFAULT_CONTROL_PATH}, plus .trace; root only) until Ctrl-C; tracing costs the daemon
 nothing while no trace client is attached. --json prints one JSON object per packet instead.
@@ -167,9 +170,9 @@ function traceOffline(
   if (typeof loaded === 'number') return loaded;
   const { config, datapath } = loaded;
   const ctx = traceContext(config, datapath.core.rules.snapshot);
-  let reader: PcapReader;
+  let reader: CaptureReader;
   try {
-    reader = PcapReader.open(inPath);
+    reader = openCapture(inPath);
   } catch (e) {
     if (e instanceof PcapError) {
       err.write(`uvs trace: ${inPath}: ${e.message}\n`);
@@ -216,6 +219,8 @@ function traceOffline(
     diagnosticsChannel.unsubscribe(TRACE_CHANNEL, listener);
     reader.close();
   }
+  const note = severalInterfacesNote(inPath, reader);
+  if (note !== null) err.write(`uvs trace: ${note}\n`);
   return 0;
 }
 

@@ -1,15 +1,19 @@
-// The pcap-file backend: a port whose received frames come from a capture file (PcapReader) and whose sent
-// frames go to another (PcapWriter). It runs the datapath offline, with no interface, no root and no
-// kernel: feed it a tcpdump capture, read what uvs would have sent with tcpdump -r or tshark.
+// The pcap-file backend: a port whose received frames come from a capture file (pcap or pcapng, opened by
+// capture.ts) and whose sent frames go to another (PcapWriter). It runs the datapath offline, with no
+// interface, no root and no kernel: feed it a tcpdump or Wireshark capture, read what uvs would have sent
+// with tcpdump -r or tshark.
 //
 // A pcap file names no interfaces, so the port plays one (ifname, ifindex, mac given by the caller), and
-// every frame it is asked to send is written to its output, whatever its egress interface.
+// every frame it is asked to send is written to its output, whatever its egress interface. A pcapng file
+// may hold several capture interfaces: the port receives the frames of all of them, in file order, as its
+// one interface's.
 //
 // Waking up: in 'poll' mode the callback runs once per event-loop turn until the input is used up, then no
 // more (nothing else can arrive); in 'busy' mode it runs on every turn regardless.
 import { copyBytes } from '../wire/bytes.js';
 import { FRAME_SPACE, type FrameBatch, FrameFlag, HEADROOM } from './batch.js';
-import { PcapReader, PcapWriter, type PcapWriterOptions } from './pcap.js';
+import { captureFromBuffer, openCapture } from './capture.js';
+import { type CaptureReader, type PcapRecord, PcapWriter, type PcapWriterOptions } from './pcap.js';
 import { type PacketPort, packetTypeOf, type ReadableCallback, type WakeMode } from './port.js';
 
 const NS_PER_MS = 1_000_000;
@@ -21,7 +25,7 @@ export interface PcapFilePortOptions {
   /** 48-bit MAC the port plays; it decides each received frame's packet type. */
   mac?: number;
   mtu?: number;
-  /** A capture file to receive from, or its bytes. Without one, recv() finds nothing. */
+  /** A capture file (pcap or pcapng) to receive from, or its bytes. Without one, recv() finds nothing. */
   input?: string | Uint8Array;
   /** A file to write sent frames to, or a writer (PcapWriter.inMemory() in tests). Without one they are
    *  counted and discarded. */
@@ -45,7 +49,7 @@ export class PcapFilePort implements PacketPort {
   /** The error that stopped writing the output (a full disk), if any; later sends count as dropped. */
   outputError: Error | undefined;
 
-  private reader: PcapReader | undefined;
+  private reader: CaptureReader | undefined;
   private readonly writer: PcapWriter | undefined;
   private readonly clock: () => number;
   private inputDone: boolean;
@@ -72,11 +76,7 @@ export class PcapFilePort implements PacketPort {
     this.clock = options.clock ?? Date.now;
     const input = options.input;
     this.reader =
-      input === undefined
-        ? undefined
-        : typeof input === 'string'
-          ? PcapReader.open(input)
-          : PcapReader.fromBuffer(input);
+      input === undefined ? undefined : typeof input === 'string' ? openCapture(input) : captureFromBuffer(input);
     this.inputDone = this.reader === undefined;
     try {
       const output = options.output;
@@ -112,7 +112,7 @@ export class PcapFilePort implements PacketPort {
     if (reader === undefined || this.inputDone) return 0;
     let n = 0;
     while (n < batch.capacity) {
-      let rec: ReturnType<PcapReader['read']>;
+      let rec: PcapRecord | null;
       try {
         rec = reader.read();
       } catch (err) {

@@ -8,6 +8,7 @@ import { PcapFilePort } from '../../src/io/pcap-port.js';
 import { parseIpv4Address, parseMac } from '../../src/wire/addr.js';
 import { buildFrame, ipv4Fields } from '../../src/wire/frame.js';
 import { TcpFlag } from '../../src/wire/tcp.js';
+import { epb, file, idb, shb } from '../helpers/pcapng.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'uvs-pcap-port-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -50,6 +51,26 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('PcapFilePort receiving from a capture file', () => {
   const frames = [tcpSyn(40001), tcpSyn(40002, 0xffffffffffff), tcpSyn(40003, parseMac('02:00:00:00:00:99')!)];
+
+  it('receives the frames of every interface of a pcapng file, in file order, as its one interface', () => {
+    const ng = file(
+      shb('be'),
+      idb('be', { name: 'eth0' }),
+      idb('be', { name: 'eth1' }),
+      ...frames.map((bytes, i) => epb('be', i % 2, BigInt(1700000000 + i) * 1_000_000n, [...bytes])),
+    );
+    for (const input of [ng, join(tmp, 'in.pcapng')]) {
+      writeFileSync(join(tmp, 'in.pcapng'), ng);
+      const port = new PcapFilePort({ ifname: 'eth-offline', ifindex: 3, mac: PORT_MAC, input });
+      const rx = new FrameBatch(4);
+      expect(port.recv(rx)).toBe(3);
+      expect([0, 1, 2].map((i) => frameAt(rx, i))).toEqual(frames);
+      expect([...rx.ifindex.subarray(0, 3)]).toEqual([3, 3, 3]);
+      expect(port.recv(rx)).toBe(0);
+      expect(port.exhausted).toBe(true);
+      port.close();
+    }
+  });
 
   it('hands the file’s frames over in batches, in order, with the interface it plays', () => {
     const path = join(tmp, 'in.pcap');

@@ -11,6 +11,7 @@ import { captureFromBuffer, openCapture } from '../../src/io/capture.js';
 import { type CaptureReader, PcapError, PcapErrorCode, type PcapRecord, PcapWriter } from '../../src/io/pcap.js';
 import { PCAPNG_MAX_BLOCK_LEN, PcapngReader } from '../../src/io/pcapng.js';
 import { hex } from '../helpers/bytes.js';
+import { block, epb, file, idb, type Order, shb, u32 } from '../helpers/pcapng.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'uvs-pcapng-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -116,58 +117,6 @@ const goldenRecords: Plain[] = [
     data: tinyFrame,
   },
 ];
-
-// An independent block builder, plainly from the draft, for the files the golden ones do not cover.
-type Order = 'le' | 'be';
-function u16(v: number, o: Order): number[] {
-  return o === 'le' ? [v & 0xff, v >>> 8] : [v >>> 8, v & 0xff];
-}
-function u32(v: number, o: Order): number[] {
-  const b = [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
-  return o === 'le' ? b.reverse() : b;
-}
-function padded(bytes: number[]): number[] {
-  return [...bytes, ...new Array((4 - (bytes.length % 4)) % 4).fill(0)];
-}
-function block(type: number, body: number[], o: Order): number[] {
-  const len = 12 + body.length;
-  return [...u32(type, o), ...u32(len, o), ...body, ...u32(len, o)];
-}
-function option(code: number, value: number[], o: Order): number[] {
-  return [...u16(code, o), ...u16(value.length, o), ...padded(value)];
-}
-function shb(o: Order, major = 1, minor = 0): number[] {
-  return block(
-    0x0a0d0d0a,
-    [...u32(0x1a2b3c4d, o), ...u16(major, o), ...u16(minor, o), ...u32(0xffffffff, o), ...u32(0xffffffff, o)],
-    o,
-  );
-}
-function idb(
-  o: Order,
-  opts: { linkType?: number; snaplen?: number; name?: string; tsresol?: number; tsoffset?: bigint } = {},
-): number[] {
-  const options: number[] = [];
-  if (opts.name !== undefined) options.push(...option(2, [...new TextEncoder().encode(opts.name)], o));
-  if (opts.tsresol !== undefined) options.push(...option(9, [opts.tsresol], o));
-  if (opts.tsoffset !== undefined) {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigInt64(0, opts.tsoffset, o === 'le');
-    options.push(...option(14, [...b], o));
-  }
-  if (options.length > 0) options.push(...u16(0, o), ...u16(0, o));
-  return block(1, [...u16(opts.linkType ?? 1, o), 0, 0, ...u32(opts.snaplen ?? 0, o), ...options], o);
-}
-function epb(o: Order, ifId: number, ts: bigint, data: number[], origLen = data.length): number[] {
-  const hi = Number(ts >> 32n);
-  const lo = Number(ts & 0xffffffffn);
-  return block(
-    6,
-    [...u32(ifId, o), ...u32(hi, o), ...u32(lo, o), ...u32(data.length, o), ...u32(origLen, o), ...padded(data)],
-    o,
-  );
-}
-const file = (...blocks: number[][]) => Uint8Array.from(blocks.flat());
 
 describe('pcapng golden files', () => {
   it('reads every block type little-endian: packets from EPB, SPB and OPB, the rest skipped', () => {
