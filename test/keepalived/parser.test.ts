@@ -519,3 +519,81 @@ virtual_server 10.0.0.2 80 {
     });
   });
 });
+
+describe('every keyword uvs reads (fixtures/every-keyword.conf, which keepalived --config-test accepts)', () => {
+  const fixture = join(import.meta.dirname, 'fixtures/every-keyword.conf');
+
+  it('reads them all without a finding, into the typed model', () => {
+    const { config, errors } = parseKeepalivedConfig(fixture);
+    expect(errors).toEqual([]);
+    expect(config.warnings).toEqual([]);
+    expect(config.globalDefs).toEqual({
+      routerId: 'LVS_1',
+      lvsTimeouts: { tcp: 900, tcpFin: 60, udp: 120 },
+      lvsFlush: true,
+      scriptUser: ['root'],
+      enableScriptSecurity: true,
+      checkerLogAllFailures: true,
+    });
+    const vs = config.virtualServers[0]!;
+    expect(vs).toMatchObject({
+      sched: 'mh',
+      schedFlags: 0x18,
+      persistenceTimeout: 300,
+      persistenceGranularity: ip('255.255.255.0'),
+      delayLoop: 3,
+      connectTimeout: 2,
+      quorum: 2,
+      hysteresis: 1,
+      alpha: true,
+      omega: true,
+      inhibitOnFailure: true,
+      sorryServer: { addr: ip('192.168.9.9'), port: 80, forwarding: 'DR', inhibit: true },
+    });
+    const [web, other] = vs.realServers;
+    expect(web).toMatchObject({ weight: 3, uThreshold: 100, lThreshold: 10, forwarding: 'DR', alpha: true });
+    expect(web!.notifyDown).toEqual({ argv: ['/bin/true', 'rs', 'down'], user: undefined, group: undefined });
+    const [http, ssl] = web!.checkers as HttpCheck[];
+    expect(http).toMatchObject({
+      retry: 2,
+      delayLoop: 2,
+      warmup: 1,
+      delayBeforeRetry: 1,
+      connectIp: ip('192.168.1.20'),
+      connectPort: 8080,
+      bindto: ip('192.168.1.1'),
+      bindPort: 40000,
+      connectTimeout: 2,
+      httpProtocol: '1.1',
+      virtualhost: 'x.example.com',
+      fastRecovery: true,
+      logAllFailures: true,
+    });
+    expect(http!.urls[0]).toMatchObject({
+      path: '/health',
+      digest: '640205b7b0fc66c1ea91c463fac6334d',
+      statusCodes: [200, 301, 302],
+      virtualhost: 'h.example.com',
+    });
+    // The SSL_GET inherits from its real server what it does not set.
+    expect(ssl).toMatchObject({ retry: 1, delayLoop: 4, warmup: 0, delayBeforeRetry: 2, connectTimeout: 1 });
+    expect(ssl).toMatchObject({ virtualhost: 'api.example.com', enableSni: true, connectPort: 80 });
+    expect(other!.forwarding).toBe('TUN');
+    expect(other!.checkers.map((c) => c.type)).toEqual([
+      'TCP_CHECK',
+      'UDP_CHECK',
+      'DNS_CHECK',
+      'PING_CHECK',
+      'SMTP_CHECK',
+      'MISC_CHECK',
+    ]);
+    const [tcp, udp, dns, , smtp, misc] = other!.checkers;
+    expect(tcp).toMatchObject({ fwmark: 7, bindIf: 'lo', connectTimeout: 1 });
+    expect(udp).toMatchObject({ reply: '0a0x', requireReply: true, minReplyLength: 1, maxReplyLength: 100 });
+    expect([...(udp as { payload: Uint8Array }).payload]).toEqual([0x0a, 0x0b, 0x0c]);
+    expect(dns).toMatchObject({ queryType: 'AAAA', name: 'www.example.com', retry: 2 });
+    expect(smtp).toMatchObject({ heloName: 'uvs.example.com' });
+    expect(misc).toMatchObject({ timeout: 3, dynamic: true });
+    expect((misc as MiscCheck).script).toEqual({ argv: ['/bin/true', 'misc'], user: 'root', group: undefined });
+  });
+});

@@ -39,10 +39,13 @@ afterEach(() => {
 // Skipped without keepalived: the comparison needs its parser. CI installs it (.ci/run); elsewhere
 // `apt-get install keepalived` makes these tests run.
 describe.skipIf(keepalived === undefined)('against keepalived --config-test', () => {
-  it('keepalived accepts every example configuration, and so does uvs, without a finding', () => {
-    const examples = readdirSync(join(repo, 'examples/keepalived'))
-      .filter((name) => name.endsWith('.conf'))
-      .map((name) => join(repo, 'examples/keepalived', name));
+  it('keepalived accepts every example configuration and fixture, and so does uvs, without a finding', () => {
+    const examples = [
+      ...readdirSync(join(repo, 'examples/keepalived'))
+        .filter((name) => name.endsWith('.conf'))
+        .map((name) => join(repo, 'examples/keepalived', name)),
+      join(import.meta.dirname, 'fixtures/every-keyword.conf'),
+    ];
     expect(examples.length).toBeGreaterThan(0);
     for (const path of examples) {
       const verdict = configTest(path);

@@ -109,6 +109,24 @@ describe('the example configuration', () => {
   });
 });
 
+describe('a virtual_server_group', () => {
+  it("is one service per address of each line, with the virtual server's settings and real servers", () => {
+    const { code, out } = run(['rules', join(import.meta.dirname, 'fixtures/every-keyword.conf')]);
+    expect(code).toBe(0);
+    // 10.0.0.10-12, 10.0.1.0/31 and 10.0.2.1-10.0.2.3, each on port 80.
+    const vips = ['10.0.0.10', '10.0.0.11', '10.0.0.12', '10.0.1.0', '10.0.1.1', '10.0.2.1', '10.0.2.2', '10.0.2.3'];
+    const expected = vips
+      .map(
+        (vip) =>
+          `-A -t ${vip}:80 -s mh -p 300 -M 255.255.255.0 -b mh-fallback,mh-port\n` +
+          `-a -t ${vip}:80 -r 192.168.1.2:80 -g -w 3\n` +
+          `-a -t ${vip}:80 -r 192.168.1.3:80 -i -w 1 --tun-type ipip\n`,
+      )
+      .join('');
+    expect(out).toBe(expected);
+  });
+});
+
 describe('keepalived -> uvsadm, one option at a time', () => {
   it.each([
     ['lb_algo rr\nlb_kind NAT', '', '-A -t 10.0.0.1:80 -s rr', '-m -w 1'],
