@@ -362,7 +362,7 @@ describe('PcapReader errors', () => {
     expect((error as Error).message).toContain('deadbeef');
   });
 
-  it('recognises pcapng and says how to convert it', () => {
+  it('recognises pcapng and names it (capture.ts opens it with the pcapng reader)', () => {
     const bytes = hex('0a 0d 0d 0a  1c 00 00 00  4d 3c 2b 1a  01 00 00 00  ff ff ff ff ff ff ff ff  1c 00 00 00');
     const { error } = readAll(() => PcapReader.fromBuffer(bytes));
     expectPcapError(error, PcapErrorCode.badMagic, 0);

@@ -154,6 +154,10 @@ describe('pcapng golden files', () => {
     expect(readAll(() => pcap).records.map((r) => [r.tsSec, r.tsFrac, r.data])).toEqual([[5, 6000, tinyFrame]]);
   });
 
+  it('reports a capture it cannot open as PCAP_IO, naming the path', () => {
+    expect(() => openCapture(join(tmp, 'missing.pcapng'))).toThrow(/cannot open .*missing\.pcapng.*\[PCAP_IO\]/);
+  });
+
   it('reads several sections in different byte orders, numbering interfaces afresh in each', () => {
     const bytes = file(
       shb('le'),
