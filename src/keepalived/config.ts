@@ -148,7 +148,6 @@ const IGNORED_VS_KEYWORDS: Readonly<Record<string, string>> = {
   smtp_alert: 'uvs sends no e-mail',
   snmp_name: 'uvs has no SNMP agent',
   persistence_engine: 'uvs has no persistence engines (sip)',
-  ip_family: 'uvs serves IPv4',
   hashed: 'a no-op in keepalived too',
   sorry_server_lvs_method: 'read with sorry_server',
 };
@@ -159,7 +158,7 @@ const VS_KEYWORDS = new Set([
   ...'lb_algo lvs_sched lb_kind lvs_method ops flag-1 flag-2 flag-3 sh-port sh-fallback mh-port mh-fallback'.split(' '),
   ...'persistence_timeout persistence_granularity protocol virtualhost delay_loop connect_timeout retry'.split(' '),
   ...'delay_before_retry warmup inhibit_on_failure alpha omega quorum hysteresis quorum_up quorum_down'.split(' '),
-  ...'weight sorry_server sorry_server_inhibit sorry_server_lvs_method'.split(' '),
+  ...'weight sorry_server sorry_server_inhibit sorry_server_lvs_method ip_family'.split(' '),
 ]);
 const RS_KEYWORDS = new Set(
   (
@@ -723,6 +722,11 @@ class Interpreter {
         }
         break;
       }
+      case 'ip_family':
+        // uvs serves IPv4, which is what `inet` says.
+        if (arg === 'inet6') this.error(node, 'ip_family inet6: IPv6 is not supported by uvs (it serves IPv4)');
+        else if (arg !== 'inet') this.error(node, `unknown address family ${arg ?? ''}`);
+        break;
       case 'sorry_server_inhibit':
         if (vs.sorry === undefined)
           this.error(node, 'Ignoring sorry_server inhibit used before or without sorry_server');

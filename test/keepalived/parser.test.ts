@@ -284,6 +284,7 @@ describe('what uvs refuses, with the line and the reason', () => {
     ['virtual_server fwmark 1 {\n  protocol TCP\n}\n', 1, /fwmark services are not supported by uvs yet/],
     [service('    protocol SCTP'), 5, /protocol SCTP is not supported by uvs/],
     ['virtual_server 2001:db8::1 80 {\n}\n', 1, /IPv6 is not supported by uvs/],
+    [service('    ip_family inet6'), 5, /ip_family inet6: IPv6 is not supported by uvs/],
     [service('    lb_kind FOO'), 5, /unknown \[FOO\] routing method for virtual server/],
     [service('    lb_algo fastest'), 5, /Invalid lvs_scheduler 'fastest'/],
     [service('    persistence_timeout 0'), 5, /persistence_timeout invalid/],
