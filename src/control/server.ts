@@ -60,6 +60,8 @@ export { isSocketLive, PrivateSocketError as ControlServerError } from './privat
 export class ControlServer {
   private queue: Promise<void> = Promise.resolve();
   private readonly sockets = new Set<Socket>();
+  /** Requests answered since start: uvsadm commands, queries, and those refused unread (malformed, too large). */
+  readonly requests = { command: 0, query: 0, refused: 0 };
 
   private constructor(
     readonly socketPath: string,
@@ -170,6 +172,7 @@ export class ControlServer {
 
   private async respond(line: string | undefined): Promise<ControlResponse> {
     if (line === undefined) {
+      this.requests.refused++;
       return { stdout: '', stderr: `uvs: request larger than ${MAX_REQUEST_BYTES} bytes refused\n`, exitCode: 2 };
     }
     let decoded: unknown;
@@ -180,9 +183,16 @@ export class ControlServer {
     }
     const query = asQuery(decoded);
     const request = query === undefined ? asRequest(decoded) : undefined;
+    if (query !== undefined && typeof query !== 'string') {
+      this.requests.query++;
+      return this.ask(query);
+    }
+    if (request !== undefined) {
+      this.requests.command++;
+      return this.run(request);
+    }
+    this.requests.refused++;
     if (typeof query === 'string') return { stdout: '', stderr: `uvs: ${query}\n`, exitCode: 2 };
-    if (query !== undefined) return this.ask(query);
-    if (request !== undefined) return this.run(request);
     return { stdout: '', stderr: 'uvs: malformed control request\n', exitCode: 2 };
   }
 

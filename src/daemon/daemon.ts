@@ -432,6 +432,7 @@ export class Daemon {
       rules: () => this.core.rules.snapshot,
       readStats: (stats, out) => this.statsBook.read(stats, out),
       neighbours: () => this.datapath.neigh,
+      controlRequests: () => this.control?.requests ?? {},
     });
     if (this.config.metrics) {
       this.metricsServer = await startMetricsEndpoint(this.config.metrics, this.metrics, this.log);

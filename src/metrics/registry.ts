@@ -33,6 +33,8 @@ export interface MetricsSources {
   readStats(stats: Stats, out: StatsReadout): StatsReadout;
   /** The neighbour (ARP) table's entries and capacity, when the datapath has one. */
   neighbours?(): { readonly size: number; readonly capacity: number };
+  /** Control socket requests answered so far, by kind (ControlServer.requests). */
+  controlRequests?(): Readonly<Record<string, number>>;
 }
 
 export interface MetricsOptions {
@@ -65,6 +67,7 @@ interface BackendReading {
 class Reading {
   report!: CountersReport;
   neighbours: { size: number; capacity: number } | undefined;
+  controlRequests: Readonly<Record<string, number>> | undefined;
   totals = emptyReadout();
   services: { labels: ServiceLabels; readout: StatsReadout }[] = [];
   backends: BackendReading[] = [];
@@ -75,6 +78,7 @@ class Reading {
     const src = this.sources;
     this.report = src.counters();
     this.neighbours = src.neighbours?.();
+    this.controlRequests = src.controlRequests?.();
     const totals = emptyReadout();
     const services: typeof this.services = [];
     const backends = new Map<string, BackendReading>();
@@ -297,6 +301,14 @@ export class MetricsExposition {
       'Rules given no traffic because they cannot work on this director (see `uvs counters`).',
       () => r.report.disabledRules.length,
     );
+    if (r.controlRequests !== undefined) {
+      labelledCounter(
+        'uvs_control_requests_total',
+        'Control socket requests: uvsadm commands, queries (uvs counters), and requests refused as malformed.',
+        ['kind'],
+        () => Object.entries(r.controlRequests ?? {}).map(([kind, n]) => [{ kind }, n]),
+      );
+    }
     gauge('uvs_uptime_seconds', 'Seconds since the daemon started counting.', () => r.report.uptimeSeconds);
 
     if (this.options.defaultMetrics ?? true) collectDefaultMetrics<ContentType>({ register: registry });

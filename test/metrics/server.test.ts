@@ -1,14 +1,21 @@
 // The /metrics endpoint: only that path, only GET and HEAD, Prometheus text unless OpenMetrics is asked for;
 // and the `metrics:` config key that turns it on (absent: no endpoint).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/director.js';
+import { runUvsadm, sendQuery } from '../../src/control/client.js';
 import { countersReport } from '../../src/control/counters.js';
+import { ControlServer } from '../../src/control/server.js';
 import { emptyReadout } from '../../src/ipvs/estimator.js';
 import { isLoopback, parseListenAddress } from '../../src/metrics/listen.js';
 import { MetricsExposition, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../../src/metrics/registry.js';
 import { MetricsServer, startMetricsEndpoint } from '../../src/metrics/server.js';
 import { makeDatapath } from '../datapath/helpers.js';
 import { RULES } from '../trace/helpers.js';
+import { sampleValue } from './helpers.js';
 
 const CONFIG = `interfaces:
   - { name: eth0, mac: "02:00:00:00:00:01", mtu: 1500, addresses: [192.168.1.231/24] }
@@ -142,5 +149,43 @@ describe('the daemon endpoint', () => {
     expect(logged[0]!.message).toMatch(
       /^metrics endpoint not started, cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
     );
+  });
+});
+
+describe('uvs_control_requests_total', () => {
+  it('counts the control socket requests by kind: commands, queries, refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'uvs-metrics-control-'));
+    const socketPath = join(dir, 'uvs.sock');
+    const control = await ControlServer.start({
+      socketPath,
+      handler: async () => ({ stdout: '', stderr: '', exitCode: 0, rulesChanged: false }),
+      queryHandler: async () => ({ stdout: '{}\n', stderr: '', exitCode: 0 }),
+    });
+    try {
+      for (const argv of [['-Ln'], ['-S', '-n']])
+        await runUvsadm(argv, { socketEnv: socketPath, readStdin: async () => '' });
+      await sendQuery(socketPath, { query: 'counters' });
+      await new Promise<void>((resolve) => {
+        const s = createConnection(socketPath, () => s.end('not json\n'));
+        s.on('close', () => resolve());
+        s.resume();
+      });
+      const dp = makeDatapath(RULES);
+      const { text } = await new MetricsExposition(
+        {
+          counters: () => countersReport({ datapath: dp, conns: dp.core.conns, ports: [], uptimeSeconds: 1 }),
+          rules: () => dp.core.rules.snapshot,
+          readStats: (_stats, out) => out,
+          controlRequests: () => control.requests,
+        },
+        { defaultMetrics: false },
+      ).render();
+      expect(sampleValue(text, 'uvs_control_requests_total', { kind: 'command' })).toBe(2);
+      expect(sampleValue(text, 'uvs_control_requests_total', { kind: 'query' })).toBe(1);
+      expect(sampleValue(text, 'uvs_control_requests_total', { kind: 'refused' })).toBe(1);
+    } finally {
+      await control.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
