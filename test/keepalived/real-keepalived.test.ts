@@ -72,6 +72,12 @@ describe.skipIf(keepalived === undefined)('against keepalived --config-test', ()
   it.each([
     ['a clean service', SERVICE],
     ['comments of both kinds and a brace on its own line', `! a\n# b\n${SERVICE.replace(' 80 {', ' 80\n{   # open')}`],
+    [
+      'braces sharing lines with keywords',
+      'virtual_server 10.0.0.1 80\n{\n  lb_algo rr\n  protocol TCP\n  lb_kind NAT\n' +
+        '  real_server 192.168.1.2 80 { weight 4\n    TCP_CHECK { connect_timeout 2 } }\n' +
+        '  real_server 192.168.1.3 80 { weight 2 } }\n',
+    ],
     ['an unknown keyword', SERVICE.replace('lb_algo rr', 'lb_algo rr\n    frobnicate')],
     ['a negative weight', SERVICE.replace('weight 1', 'weight -3')],
     ['an unknown lb_kind', SERVICE.replace('lb_kind NAT', 'lb_kind FOO')],
