@@ -210,6 +210,32 @@ describe('uvs replay and uvs trace on pcapng', () => {
     expect(traceNg.stderr).toMatch(/^uvs trace: note: .* has 2 capture interfaces/);
   });
 
+  it('reads a pcapng from a pipe, its first bytes read once to tell the format (--in /dev/stdin)', () => {
+    const dir = natCapture();
+    const ng = file(
+      shb('le'),
+      idb('le'),
+      ...natInput().map(([ns, frame]) => epb('le', 0, TS_SEC * 1_000_000n + BigInt(ns / 1000), [...frame])),
+    );
+    const fromPcap = uvs(dir, 'replay', '--in', join(dir, 'in.pcap'), '--out', join(dir, 'out.pcap'));
+    writeFileSync(join(dir, 'in.pcapng'), ng);
+    // Through sh, so stdin is a pipe (Node's own stdio pipes are sockets, which /dev/stdin cannot open).
+    const piped = spawnSync(
+      'sh',
+      ['-c', 'cat "$1" | "$2" "$3" replay --config "$4" --in /dev/stdin --out "$5"', 'sh'].concat([
+        join(dir, 'in.pcapng'),
+        process.execPath,
+        cli,
+        join(dir, 'uvs.yaml'),
+        join(dir, 'out-pipe.pcap'),
+      ]),
+      { encoding: 'utf8' },
+    );
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).toBe(fromPcap.stdout);
+    expect(readFileSync(join(dir, 'out-pipe.pcap'))).toEqual(readFileSync(join(dir, 'out.pcap')));
+  });
+
   it('names a cut pcapng block and its offset, after replaying the frames before it', () => {
     const dir = natCapture();
     const whole = file(
