@@ -10,7 +10,7 @@
 // - `@ID line` lines belong to another keepalived instance's config_id and are skipped; `@^ID line` lines
 //   are kept (uvs has no config_id, as keepalived run without -i).
 // keepalived's $NAME=value definitions and ~SEQ/~LST generators are refused: uvs does not expand them.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { globFiles } from './glob.js';
 
@@ -42,8 +42,10 @@ interface LogicalLine extends Location {
   readonly text: string;
 }
 
-/** Deeper include nesting than this is refused (a file that includes itself would never end). */
+/** Deeper include nesting than this is refused. */
 const MAX_INCLUDE_DEPTH = 32;
+/** More files than this in one configuration is refused (includes repeated at every level multiply). */
+export const MAX_FILES_READ = 1000;
 
 /** decomment(): the line without leading blanks, comment and trailing blanks. */
 export function decomment(raw: string): string {
@@ -208,10 +210,16 @@ class Reader {
   readonly warnings: Diagnostic[] = [];
   readonly files: string[] = [];
 
+  /** The files being read, outermost first, by real path: a file among them including itself is a cycle. */
+  private readonly open: string[] = [];
+  private opened = 0;
+
   readFile(path: string, shown: string, from: Location | undefined, depth: number): void {
     let text: string;
+    let real: string;
     try {
       if (!statSync(path).isFile()) throw new Error('not a regular file');
+      real = realpathSync(path);
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const reason = err instanceof Error && 'code' in err ? String(err.code) : (err as Error).message;
@@ -220,7 +228,29 @@ class Reader {
       else this.errors.push({ ...from, message });
       return;
     }
+    if (from !== undefined && this.open.includes(real)) {
+      this.errors.push({ ...from, message: `include cycle: '${shown}' is already being read` });
+      return;
+    }
+    if (++this.opened > MAX_FILES_READ) {
+      if (this.opened === MAX_FILES_READ + 1) {
+        this.errors.push({
+          ...from!,
+          message: `more than ${MAX_FILES_READ} configuration files read (includes repeated?)`,
+        });
+      }
+      return;
+    }
     this.files.push(shown);
+    this.open.push(real);
+    try {
+      this.readLines(text, shown, depth);
+    } finally {
+      this.open.pop();
+    }
+  }
+
+  private readLines(text: string, shown: string, depth: number): void {
     const raw = text.split('\n');
     for (let index = 0; index < raw.length; index++) {
       const at: Location = { file: shown, line: index + 1 };
@@ -252,7 +282,7 @@ class Reader {
     if (depth >= MAX_INCLUDE_DEPTH) {
       this.errors.push({
         ...at,
-        message: `include nested more than ${MAX_INCLUDE_DEPTH} deep (a file includes itself?)`,
+        message: `include nested more than ${MAX_INCLUDE_DEPTH} deep`,
       });
       return;
     }

@@ -207,11 +207,25 @@ describe('include', () => {
     expect(config.virtualServers).toHaveLength(1);
   });
 
-  it('refuses a file that includes itself, at the include line', () => {
-    const { errors } = parse('include keepalived.conf\n');
-    expect(errors.length).toBeGreaterThan(0);
-    expect(errors[0]!.message).toMatch(/include nested more than 32 deep/);
-    expect(errors[0]!.line).toBe(1);
+  it('refuses a file that includes itself, at each include line, without reading it again', () => {
+    dir.write('b.conf', 'include keepalived.conf\n');
+    const { errors, config } = parse('include keepalived.conf\ninclude b.conf\n');
+    expect(messages(errors)).toEqual([
+      `keepalived.conf:1: include cycle: '${join(dir.root, 'keepalived.conf')}' is already being read`,
+      `b.conf:1: include cycle: '${join(dir.root, 'keepalived.conf')}' is already being read`,
+    ]);
+    expect(config.files).toHaveLength(2);
+  });
+
+  it('stops at 1000 files when includes repeated at every level would multiply', () => {
+    // Each level includes the next twice: 2^12 reads without the limit.
+    for (let level = 0; level < 12; level++) {
+      dir.write(`l${level}.conf`, `include l${level + 1}.conf\ninclude l${level + 1}.conf\n`);
+    }
+    dir.write('l12.conf', '! end\n');
+    const { errors, config } = parse('include l0.conf\n');
+    expect(config.files).toHaveLength(1000);
+    expect(errors.map((e) => e.message)).toEqual(['more than 1000 configuration files read (includes repeated?)']);
   });
 
   it('names a main file that cannot be read', () => {
