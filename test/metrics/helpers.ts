@@ -29,3 +29,37 @@ export function sampleValue(text: string, name: string, labels: Record<string, s
   }
   return undefined;
 }
+
+/** Debian's python3-prometheus-client, the Prometheus project's Python client: its parsers are strict. */
+const SYSTEM_PYTHON = '/usr/bin/python3';
+const PARSE_OPENMETRICS = `
+import json, math, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = text_string_to_metric_families(sys.stdin.read())
+value = lambda v: v if math.isfinite(v) else str(v)  # JSON has no NaN or Inf: 'nan', 'inf', '-inf'
+print(json.dumps([[f.name, f.type, [[s.name, s.labels, value(s.value)] for s in f.samples]] for f in families]))
+`;
+
+/** Whether the OpenMetrics parser is installed (CI installs python3-prometheus-client; see .ci/run). */
+export const HAVE_OPENMETRICS_PARSER =
+  spawnSync(SYSTEM_PYTHON, ['-c', 'import prometheus_client.openmetrics.parser'], { stdio: 'ignore' }).status === 0;
+
+export interface ParsedFamily {
+  readonly name: string;
+  readonly type: string;
+  readonly samples: readonly { name: string; labels: Record<string, string>; value: number }[];
+}
+
+/** Parses OpenMetrics text with prometheus_client's parser; throws its error when the text is not valid. */
+export function parseOpenMetrics(text: string): ParsedFamily[] {
+  const r = spawnSync(SYSTEM_PYTHON, ['-c', PARSE_OPENMETRICS], { input: text, encoding: 'utf8', timeout: 20_000 });
+  if (r.status !== 0) throw new Error(`OpenMetrics parser: ${r.stderr.trim().split('\n').at(-1)}`);
+  const families = JSON.parse(r.stdout) as [string, string, [string, Record<string, string>, number | string][]][];
+  const number = (v: number | string) =>
+    typeof v === 'number' ? v : v === 'nan' ? Number.NaN : v.startsWith('-') ? -Infinity : Infinity;
+  return families.map(([name, type, samples]) => ({
+    name,
+    type,
+    samples: samples.map(([sample, labels, value]) => ({ name: sample, labels, value: number(value) })),
+  }));
+}

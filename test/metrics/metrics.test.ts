@@ -14,7 +14,7 @@ import {
 } from '../../src/metrics/registry.js';
 import { CIP, CLIENT_MAC, ETH0_MAC, ETH1_MAC, makeDatapath, RS1, RS1_MAC, run, VIP } from '../datapath/helpers.js';
 import { clientSyn, RULES, tcpFrame } from '../trace/helpers.js';
-import { HAVE_PROMTOOL, promtoolCheck, sampleValue } from './helpers.js';
+import { HAVE_OPENMETRICS_PARSER, HAVE_PROMTOOL, parseOpenMetrics, promtoolCheck, sampleValue } from './helpers.js';
 
 const NAT_CONNECTIONS = 40;
 const DR_CONNECTIONS = 2;
@@ -187,6 +187,28 @@ describe('metrics exposition', () => {
     if (!HAVE_PROMTOOL) return expect(HAVE_PROMTOOL).toBe(false);
     expect(promtoolCheck('# TYPE x counter\nx{a="1" 2\n').status).not.toBe(0);
   });
+
+  it.skipIf(!HAVE_OPENMETRICS_PARSER)(
+    "gives OpenMetrics that prometheus_client's strict parser reads back",
+    async () => {
+      // (Skipped only where Debian's python3-prometheus-client is missing; .ci/run installs it.)
+      const { dp, book, sent } = lab();
+      const families = parseOpenMetrics((await exposition(dp, book, true).render(true)).text);
+      const family = (name: string) => families.find((f) => f.name === name);
+      expect(family('node_ipvs_connections')?.type).toBe('counter');
+      expect(family('node_ipvs_connections')?.samples).toEqual([
+        { name: 'node_ipvs_connections_total', labels: {}, value: NAT_CONNECTIONS + DR_CONNECTIONS },
+      ]);
+      expect(family('node_ipvs_incoming_bytes')?.samples[0]?.value).toBe(sent.inBytes);
+      expect(family('node_ipvs_backend_connections_active')?.samples).toContainEqual({
+        name: 'node_ipvs_backend_connections_active',
+        labels: backend80,
+        value: NAT_CONNECTIONS,
+      });
+      expect(family('nodejs_eventloop_lag_seconds')?.type).toBe('gauge');
+      expect(() => parseOpenMetrics('# TYPE a counter\na_total 1\n')).toThrow(/EOF/);
+    },
+  );
 
   it('serves OpenMetrics when asked: counters named without _total in TYPE, samples with it, # EOF last', async () => {
     const { dp, book } = lab();

@@ -5,7 +5,13 @@
 // are the lab's own (unique per run, removed by stopModeLab even on failure).
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { HAVE_PROMTOOL, promtoolCheck, sampleValue } from '../metrics/helpers.js';
+import {
+  HAVE_OPENMETRICS_PARSER,
+  HAVE_PROMTOOL,
+  parseOpenMetrics,
+  promtoolCheck,
+  sampleValue,
+} from '../metrics/helpers.js';
 import { directorCli, type HttpReply, type ModeLab, startModeLab, stopModeLab } from './children/e2e-support.js';
 import { canUseNetns, netnsSkipReason } from './harness.js';
 
@@ -106,6 +112,10 @@ describe.skipIf(!canUseNetns)(`Prometheus metrics of a live daemon ${netnsSkipRe
       const om = await httpGet(lab, '/metrics', 'application/openmetrics-text; version=1.0.0');
       expect(om.type).toMatch(/^application\/openmetrics-text/);
       expect(om.body.endsWith('# EOF\n')).toBe(true);
+      if (HAVE_OPENMETRICS_PARSER) {
+        const connections = parseOpenMetrics(om.body).find((f) => f.name === 'node_ipvs_connections');
+        expect(connections?.samples[0]?.value).toBe(at(after, 'node_ipvs_connections_total'));
+      }
       expect((await httpGet(lab, '/')).status).toBe(404);
 
       if (HAVE_PROMTOOL) {
