@@ -14,6 +14,8 @@
 // Usage: node bench/live/run.mjs [--quick] [--no-write] [--seconds=S] [--rates=50000,100000,...]
 //        [--cpu-rate=PPS] [--rx=ring|mmsg] [--wake=poll|busy|coalesce|adaptive] [--batch=N] [--only=NAME,...]
 //        [--no-tcp] [--tcp-seconds=S] [--tcp-concurrency=N] [--nice]
+// --only=NAME,... runs those contenders, in that order; it also reaches the extra rows below (uvs NAT with fixed
+// rx/wake settings), which a run without --only leaves out.
 // Needs root (network namespaces), cc, nft and ethtool. The TCP client is ours (bench/c/tcpconn.c), not wrk:
 // wrk keeps connections alive and times requests, where this measures whole connections. Every step is bounded; namespaces are removed on
 // exit, on failure and on SIGINT/SIGTERM.
@@ -724,9 +726,14 @@ async function main() {
   const bins = build();
 
   // The TCP baseline runs whenever TCP does: every contender's added latency is measured against it.
+  // With --only, in the order it names them (the baseline first), so that two runs can swap the order of
+  // two contenders and take the drift of other work on the machine out of their comparison.
+  const position = (c) => (c.name === 'baseline' ? -1 : (opts.only?.indexOf(c.name) ?? 0));
   const contenders = CONTENDERS.filter(
     (c) => (opts.only ? opts.only.includes(c.name) : !c.extra) || (c.name === 'baseline' && opts.tcp),
-  ).filter((c) => c.udp || opts.tcp);
+  )
+    .filter((c) => c.udp || opts.tcp)
+    .sort((a, b) => position(a) - position(b));
   const workDir = mkdtempSync(join(os.tmpdir(), 'uvs-bench-live-'));
   let topology;
   const cleanup = () => {
