@@ -16,7 +16,9 @@
 // whole window passes without a frame does the loop block in epoll again. Why: blocking costs the next frame a
 // wake-up of a sleeping core, tens of µs on a VM (a halted vCPU is woken by the host), and the packets of one
 // connection follow each other through a director within that time (docs/performance.md, "Latency at low
-// load"). At idle nothing spins; under load the loop has work every turn anyway.
+// load"). At idle nothing spins; under load the loop has work every turn anyway. The price is in between:
+// while packets come less than a window apart without keeping uvs busy, the core polls instead of sleeping
+// (up to a whole core; measured in src/datapath/README.md), which is why 'poll' stays the default.
 import type { NativeAddon, PollHandle } from '../native.js';
 import type { ReadableCallback, WakeMode } from './port.js';
 
