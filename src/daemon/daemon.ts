@@ -3,6 +3,7 @@
 // change (src/model/diff.ts), so established connections survive. uvsadm talks to it over the control socket,
 // and `uvs counters` asks there for the datapath's counters.
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import type { Logger } from 'pino';
@@ -10,6 +11,7 @@ import { type DirectorConfig, loadConfig } from '../config/director.js';
 import { type CountersReport, countersReport } from '../control/counters.js';
 import { executeCommand } from '../control/handler.js';
 import { PersistedRules } from '../control/persisted-rules.js';
+import { ruleFitWithRemedy } from '../control/rule-fit.js';
 import { ControlServer, ControlServerError, type ControlServerOptions } from '../control/server.js';
 import { prepareStateDirectory, StateFileError, writeFileAtomic } from '../control/state-file.js';
 import { StatsBook } from '../control/stats-book.js';
@@ -122,6 +124,8 @@ function readRules(path: string): NumberedCommand[] {
 
 export class Daemon {
   readonly config: DirectorConfig;
+  /** Named in uvsadm's refusal of a VIP no interface owns, as the file to add it to. */
+  private readonly configPath: string;
   readonly core: IpvsCore;
   readonly log: Logger;
   /** Where `log` writes: bounded, so a stalled log reader never stalls forwarding (./logger.ts). */
@@ -174,6 +178,7 @@ export class Daemon {
     this.daemonLog = createDaemonLog({ level: options.logLevel ?? 'info' });
     this.log = this.daemonLog.log;
     this.config = loadConfig(options.configPath);
+    this.configPath = resolve(options.configPath);
     this.rulesPath = options.rulesPath ?? this.config.rules;
     this.core = new IpvsCore({ connCapacity: this.config.conn.capacity, ticksPerSecond: 1000 });
     this.core.defense.onChange = (change, message) =>
@@ -364,7 +369,7 @@ export class Daemon {
         return executeCommand(this.core, request.argv, request.stdin, {
           now: () => performance.now(),
           stats: this.statsBook,
-          ruleFit: (command) => this.datapath.misfitOf(command),
+          ruleFit: ruleFitWithRemedy(this.datapath, this.configPath),
         });
       },
       queryHandler: async ({ query }) => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/director.js';
 import { TcpFlag } from '../../src/conn/tcp-state.js';
 import { executeCommand, type HandlerContext } from '../../src/control/handler.js';
+import { ruleFitWithRemedy } from '../../src/control/rule-fit.js';
 import { Datapath } from '../../src/datapath/datapath.js';
 import { Drop, Verdict } from '../../src/datapath/reasons.js';
 import { IpvsCore } from '../../src/ipvs/core.js';
@@ -26,6 +27,8 @@ neighbours:
 `;
 
 const NOT_OWNED = "VIP 192.168.1.250 is not among the interfaces' addresses, so nothing answers ARP for it";
+/** uvsadm's refusal goes on to say what to do: which address, under which key of which file, and the restart. */
+const NOT_OWNED_REFUSAL = `${NOT_OWNED}; to serve it, add 192.168.1.250/32 to the \`addresses:\` of the client-facing interface in /etc/uvs/uvs.yaml, then restart uvs daemon`;
 const OFF_LINK = "DR (-g) needs the real server on one of the director's links; it is not";
 
 function director(rules = '') {
@@ -35,7 +38,7 @@ function director(rules = '') {
   const ctx: HandlerContext = {
     now: () => 0,
     resolver: NO_RESOLVER,
-    ruleFit: (command) => datapath.misfitOf(command),
+    ruleFit: ruleFitWithRemedy(datapath, '/etc/uvs/uvs.yaml'),
   };
   const uvsadm = (line: string, stdin = '') => executeCommand(core, line.split(' '), stdin, ctx);
   return { core, datapath, uvsadm };
@@ -43,7 +46,8 @@ function director(rules = '') {
 
 describe('uvsadm refuses rules that cannot work on this director', () => {
   it.each([
-    ['-A -t 192.168.1.250:80 -s rr', `TCP 192.168.1.250:80: ${NOT_OWNED}`],
+    ['-A -t 192.168.1.250:80 -s rr', `TCP 192.168.1.250:80: ${NOT_OWNED_REFUSAL}`],
+    ['-a -t 192.168.1.250:80 -r 192.168.2.11 -g', `TCP 192.168.1.250:80: ${NOT_OWNED_REFUSAL}`],
     ['-a -t 192.168.1.231:80 -r 10.5.5.5 -g', `TCP 192.168.1.231:80 -> 10.5.5.5: ${OFF_LINK}`],
     ['-a -t 192.168.1.231:80 -r 10.5.5.5:8080 -m', 'TCP 192.168.1.231:80 -> 10.5.5.5: no route to the real server'],
     ['-a -t 192.168.1.231:80 -r 10.5.5.5 -i', 'TCP 192.168.1.231:80 -> 10.5.5.5: no route to the real server'],
@@ -99,7 +103,7 @@ describe('uvsadm refuses rules that cannot work on this director', () => {
     const { uvsadm } = director(saved);
     expect(await uvsadm('-E -t 192.168.1.250:80 -s wlc')).toMatchObject({
       exitCode: 255,
-      stderr: `TCP 192.168.1.250:80: ${NOT_OWNED}\n`,
+      stderr: `TCP 192.168.1.250:80: ${NOT_OWNED_REFUSAL}\n`,
     });
     expect(await uvsadm('-d -t 192.168.1.250:80 -r 192.168.2.11:80')).toMatchObject({ exitCode: 0 });
     expect(await uvsadm('-D -t 192.168.1.250:80')).toMatchObject({ exitCode: 0 });
