@@ -2,24 +2,47 @@
 // topology in network namespaces, sets up the real servers with `uvs rs`, starts web01 and web02, starts the
 // uvs director, makes N HTTP requests from the client to the VIP, prints each reply and the director's
 // `-Ln` and `--stats` tables, and tears everything down (also on failure, SIGINT and SIGTERM).
-// `uvs lab --remove NAME` takes down a lab that --keep left up (src/lab/remove.ts).
-import { statSync } from 'node:fs';
+// `uvs lab --remove NAME` takes down a lab that --keep left up (src/lab/remove.ts). `--empty` starts the daemon
+// with no rules, for the learner to type the seed's commands with uvsadm; `uvs lab exec` (src/lab/exec.ts)
+// runs a command on one of the lab's hosts.
+import { statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sendQuery } from '../control/client.js';
 import { hasNetAdmin } from '../rs/system.js';
+import { execInLab, LAB_HOSTS, LAB_NAME_ENV, LabExecError, resolveExecTarget, runningLabs } from './exec.js';
 import { NsChild, nsRun } from './netns.js';
 import { LabRemoveError, removeLab } from './remove.js';
-import { buildTopology, LAB_MODES, type LabMode, type LabTopology } from './topology.js';
+import {
+  buildTopology,
+  FORWARD_FLAG,
+  LAB_ADDRESSES,
+  LAB_MODES,
+  type LabMode,
+  type LabTopology,
+  SERVICE_PORT,
+} from './topology.js';
 
 export const LAB_USAGE = `Usage: uvs lab [nat|dr|tun] [-n N] [--timeout-ms MS] [--keep]
+       uvs lab nat|dr|tun --empty [--keep]
+       uvs lab exec [NAME] HOST COMMAND...
        uvs lab --remove NAME
 
 Builds the seed tutorial's LVS topology (client, director, web01, web02) in network namespaces, runs N HTTP
 requests from the client to the VIP (default 6, mode nat), prints the replies and the director's tables,
 and removes everything. --keep leaves it up, running, and prints its name; --remove NAME stops that lab's
 daemon, web servers and helpers, and removes its namespaces and files.
+
+--empty starts the director with no rules and prints how to reach it: \`export UVS_SOCKET=...\` makes
+uvsadm in your shell talk to the lab's daemon, so the tutorial's ipvsadm commands work typed as uvsadm.
+The director owns the tutorial's VIPs on its client-facing interface: ${LAB_ADDRESSES.vip} (NAT, DR, TUN)
+and ${LAB_ADDRESSES.drVip} (DR); the real servers are set up for them. Without --keep it stays in the
+foreground until Ctrl-C, then removes everything.
+
+exec runs COMMAND on HOST (${LAB_HOSTS.join(', ')}) of the lab NAME, with UVS_SOCKET set, and exits with its
+status, e.g. \`uvs lab exec NAME client curl -s http://${LAB_ADDRESSES.drVip}/\`. NAME may be left out when
+${LAB_NAME_ENV} is set (--keep prints it) or when exactly one lab is running.
 `;
 
 /** Bounds on the traffic: the lab must end even when the director forwards nothing. */
@@ -35,6 +58,8 @@ export interface LabOptions {
   requests: number;
   requestTimeoutMs: number;
   keep: boolean;
+  /** No rules and no requests: the learner types them (uvsadm, `uvs lab exec`). */
+  empty?: boolean;
   /** The compiled JS directory (dist/) holding cli/uvs.js and lab/*.js; default: the one this file is in. */
   distDir?: string;
   out: (line: string) => void;
@@ -126,6 +151,7 @@ export async function setUpRealServers(
   const stateDir = join(topology.dir, 'rs');
   for (const s of topology.servers) {
     if (topology.mode === 'tun') {
+      // One decapsulator per real server: uvs rs tun serves one VIP, and the TUN director owns one.
       const child = new NsChild(
         s.ns,
         [process.execPath, uvs, 'rs', 'tun', '--vip', topology.vip, '--dev', s.dev, '--state-dir', stateDir],
@@ -134,10 +160,17 @@ export async function setUpRealServers(
       children.push(child);
       await child.waitForLine((l) => l.includes('decapsulating'), READY_TIMEOUT_MS);
       out(`${s.name}: uvs rs tun --vip ${topology.vip} (user-space IPIP decapsulator running)`);
-    } else {
-      const args = topology.mode === 'nat' ? ['rs', 'nat', '--dip', topology.dip] : ['rs', 'dr', '--vip', topology.vip];
+    } else if (topology.mode === 'nat') {
+      const args = ['rs', 'nat', '--dip', topology.dip];
       nsRun(s.ns, process.execPath, [uvs, ...args, '--state-dir', stateDir]);
       out(`${s.name}: uvs ${args.join(' ')}`);
+    } else {
+      // uvs rs dr records one VIP per state directory; the lab's real servers hold every VIP the director owns.
+      for (const [i, vip] of topology.vips.entries()) {
+        const args = ['rs', 'dr', '--vip', vip];
+        nsRun(s.ns, process.execPath, [uvs, ...args, '--state-dir', i === 0 ? stateDir : join(stateDir, vip)]);
+        out(`${s.name}: uvs ${args.join(' ')}`);
+      }
     }
   }
 }
@@ -224,11 +257,18 @@ export async function runLab(mode: LabMode, options: LabOptions): Promise<number
   process.on('SIGTERM', onSignal);
   try {
     topology = buildTopology(mode, { log: out });
+    if (options.empty) writeFileSync(topology.rulesPath, '');
     for (const note of topology.notes) out(`note: ${note}`);
     await setUpRealServers(topology, distDir, children, out);
     await startWebServers(topology, distDir, children, out);
     out(`director: starting uvs with ${topology.configPath}`);
     director = await startDirector(topology, distDir, children);
+    if (options.empty) {
+      printEmptyLabGuide(topology, options.keep, out);
+      // In the foreground the lab lives until Ctrl-C (onSignal tears it down), or as long as its children.
+      if (!options.keep) await new Promise((resolve) => setTimeout(resolve, CHILD_LIFETIME_S * 1000));
+      return 0;
+    }
     const ok = await runRequests(topology, distDir, options);
     out(`${ok} of ${options.requests} requests answered`);
     // IPVS refreshes the counters -L --stats shows when its estimator runs, every 2 s (ip_vs_est.c); wait
@@ -255,11 +295,35 @@ export async function runLab(mode: LabMode, options: LabOptions): Promise<number
   }
 }
 
+/** What the learner types next: how uvsadm reaches this daemon, and the tutorial's commands for the mode. */
+function printEmptyLabGuide(topology: LabTopology, keep: boolean, out: (line: string) => void): void {
+  const vip = topology.mode === 'dr' ? LAB_ADDRESSES.drVip : topology.vip;
+  const service = `${vip}:${SERVICE_PORT}`;
+  // The seed gives NAT real servers a port and DR ones none (DR cannot map ports); both are accepted.
+  const rip = (r: string): string => (topology.mode === 'nat' ? `${r}:${SERVICE_PORT}` : r);
+  out(
+    `the director has no rules; it owns VIP ${topology.vips.join(' and ')} (/32, ${topology.director.interfaces[0]?.name}, facing the client)`,
+  );
+  out(
+    `the real servers are set up for ${topology.mode.toUpperCase()} (${topology.servers.map((s) => s.name).join(', ')})`,
+  );
+  out(`for uvsadm in ${keep ? 'your' : 'another'} shell to talk to this lab, run:`);
+  out(`  export UVS_SOCKET=${topology.controlSocket}`);
+  out(`  export ${LAB_NAME_ENV}=${topology.name}`);
+  out("then the tutorial's commands, with uvsadm for ipvsadm:");
+  out(`  uvsadm -A -t ${service} -s rr`);
+  for (const s of topology.servers) out(`  uvsadm -a -t ${service} -r ${rip(s.rip)} ${FORWARD_FLAG[topology.mode]}`);
+  out('  uvsadm -Ln');
+  out(`  uvs lab exec ${topology.name} client curl -s http://${vip}/`);
+  if (!keep) out('the lab runs until Ctrl-C; then it removes everything');
+}
+
 export async function labMain(args: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   let parsed: {
-    values: { n?: string; 'timeout-ms'?: string; keep?: boolean; remove?: string; help?: boolean };
+    values: { n?: string; 'timeout-ms'?: string; keep?: boolean; empty?: boolean; remove?: string; help?: boolean };
     positionals: string[];
   };
+  if (args[0] === 'exec') return execMain(args.slice(1), out, err);
   try {
     parsed = parseArgs({
       args,
@@ -267,6 +331,7 @@ export async function labMain(args: string[], out: NodeJS.WritableStream, err: N
         n: { type: 'string', short: 'n' },
         'timeout-ms': { type: 'string' },
         keep: { type: 'boolean' },
+        empty: { type: 'boolean' },
         remove: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -283,7 +348,13 @@ export async function labMain(args: string[], out: NodeJS.WritableStream, err: N
     return 0;
   }
   if (values.remove !== undefined) {
-    if (positionals.length > 0 || values.keep || values.n !== undefined || values['timeout-ms'] !== undefined) {
+    if (
+      positionals.length > 0 ||
+      values.keep ||
+      values.empty ||
+      values.n !== undefined ||
+      values['timeout-ms'] !== undefined
+    ) {
       err.write(`uvs lab: --remove takes only the lab's name\n${LAB_USAGE}`);
       return 2;
     }
@@ -292,6 +363,10 @@ export async function labMain(args: string[], out: NodeJS.WritableStream, err: N
   const mode = (positionals[0] ?? 'nat') as LabMode;
   if (!LAB_MODES.includes(mode) || positionals.length > 1) {
     err.write(`uvs lab: unknown mode '${positionals.join(' ')}'\n${LAB_USAGE}`);
+    return 2;
+  }
+  if (values.empty && (values.n !== undefined || values['timeout-ms'] !== undefined)) {
+    err.write('uvs lab: --empty makes no requests; -n and --timeout-ms do not apply\n');
     return 2;
   }
   const requests = values.n === undefined ? DEFAULT_REQUESTS : Number(values.n);
@@ -313,8 +388,27 @@ export async function labMain(args: string[], out: NodeJS.WritableStream, err: N
     requests,
     requestTimeoutMs,
     keep: values.keep ?? false,
+    empty: values.empty ?? false,
     out: (line) => out.write(`${line}\n`),
   });
+}
+
+async function execMain(args: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  if (args[0] === '-h' || args[0] === '--help') {
+    out.write(LAB_USAGE);
+    return 0;
+  }
+  if (!hasNetAdmin()) {
+    err.write('uvs lab exec: entering network namespaces needs root or CAP_NET_ADMIN; run it with sudo\n');
+    return 1;
+  }
+  try {
+    return await execInLab(resolveExecTarget(args, process.env[LAB_NAME_ENV], runningLabs()));
+  } catch (e) {
+    if (!(e instanceof LabExecError)) throw e;
+    err.write(`uvs lab exec: ${e.message}\n`);
+    return e.exitCode;
+  }
 }
 
 async function removeMain(name: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {

@@ -15,10 +15,12 @@
 //                                                                                   default via DIP
 //
 // DR (-g) and TUN (-i): one shared LAN, as in the seed. uvs owns the DIP and the VIP (/32) on one interface;
-// the real servers hold the VIP on lo (DR) or on a TUN device (TUN) and answer the client directly.
+// the real servers hold the VIP on lo (DR) or on a TUN device (TUN) and answer the client directly. The
+// seed's DR experiment uses its own VIP, 192.168.1.241: the DR director owns that one too, and the DR real
+// servers hold both, so the seed's DR commands work as typed.
 //
 //   client eth0 192.168.1.100 --+
-//   director eth0 [DIP 192.168.1.230/24, VIP 192.168.1.231/32] --+-- br0 (lan)
+//   director eth0 [DIP 192.168.1.230/24, VIP 192.168.1.231/32, DR: 192.168.1.241/32] --+-- br0 (lan)
 //   web01 eth0 192.168.1.200 ---+                               |
 //   web02 eth0 192.168.1.201 -----------------------------------+
 //
@@ -45,6 +47,8 @@ export const SERVICE_PORT = 80;
 /** The seed's addresses (see the top of this file for how NAT maps onto them). */
 export const LAB_ADDRESSES = {
   vip: '192.168.1.231',
+  /** The VIP of the seed's DR experiment (`ifconfig ens33:0 192.168.1.241 ...`). */
+  drVip: '192.168.1.241',
   dip: '192.168.1.230',
   rips: ['192.168.1.200', '192.168.1.201'] as const,
   /** CIP on the shared LAN (DR, TUN). */
@@ -78,7 +82,10 @@ export interface LabTopology {
   readonly servers: readonly LabServer[];
   /** The bridge namespace (the LAN switch). */
   readonly lanNs: string;
+  /** The VIP the lab's own rules use. */
   readonly vip: string;
+  /** Every VIP the director owns (as /32, on the client-facing interface) and the real servers are set up for. */
+  readonly vips: readonly string[];
   readonly dip: string;
   readonly port: number;
   /** Temporary directory with the director's config and rules files. */
@@ -202,6 +209,7 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
     const directorNs = addNamespace('director');
     let cip: string;
     let directorInterfaces: DirectorInterface[];
+    const vips: string[] = mode === 'dr' ? [A.vip, A.drVip] : [A.vip];
     if (mode === 'nat') {
       cip = A.cipOutside;
       run('ip', ['-n', clientNs, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', directorNs]);
@@ -223,8 +231,8 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
       plugIntoLan(lanNs, clientNs, 'eth0', 'p-client');
       addAddress(clientNs, 'eth0', `${cip}/24`);
       plugIntoLan(lanNs, directorNs, 'eth0', 'p-director');
-      directorInterfaces = [{ name: 'eth0', addresses: [`${A.dip}/24`, `${A.vip}/32`] }];
-      log(`client ${cip} and director eth0 [DIP ${A.dip}, VIP ${A.vip}] on the shared LAN`);
+      directorInterfaces = [{ name: 'eth0', addresses: [`${A.dip}/24`, ...vips.map((v) => `${v}/32`)] }];
+      log(`client ${cip} and director eth0 [DIP ${A.dip}, VIP ${vips.join(', ')}] on the shared LAN`);
     }
     for (const i of directorInterfaces) for (const a of i.addresses) assertPrivate(a);
 
@@ -268,6 +276,7 @@ export function buildTopology(mode: LabMode, options: TopologyOptions = {}): Lab
       servers,
       lanNs,
       vip: A.vip,
+      vips,
       dip: A.dip,
       port: SERVICE_PORT,
       dir,

@@ -63,8 +63,13 @@ describe.skipIf(!canUseNetns)(`lab topology ${netnsSkipReason}`, () => {
     expect(t.namespaces).toHaveLength(5);
     for (const ns of t.namespaces) expect(listNamespaces()).toContain(ns);
     expect(t.director.interfaces).toEqual([
-      { name: 'eth0', addresses: [`${LAB_ADDRESSES.dip}/24`, `${LAB_ADDRESSES.vip}/32`] },
+      // The lab's VIP and the seed's DR VIP, so the seed's DR commands work as typed.
+      {
+        name: 'eth0',
+        addresses: [`${LAB_ADDRESSES.dip}/24`, `${LAB_ADDRESSES.vip}/32`, `${LAB_ADDRESSES.drVip}/32`],
+      },
     ]);
+    expect(t.vips).toEqual(['192.168.1.231', '192.168.1.241']);
     expect(ipv4Of(t.director.ns, 'eth0')).toEqual([]);
     expect(sysctl(t.director.ns, 'ipv4/ip_forward')).toBe('0');
     expect(sysctl(t.director.ns, 'ipv4/conf/all/rp_filter')).toBe('2');
