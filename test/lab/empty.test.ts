@@ -3,7 +3,7 @@
 // the printed UVS_SOCKET from the learner's shell (here: this process's namespace, outside the lab); then
 // `uvs lab exec NAME client curl ...` gets answers from both web servers in rr order, and `uvs lab --remove`
 // takes it all down. One lab serves every assertion, to keep the time small.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveExecTarget } from '../../src/lab/exec.js';
@@ -189,4 +189,61 @@ describe.skipIf(!canUseNetns)(`uvs lab dr --empty --keep, typed into like the tu
     expect(labNamespaces(name!)).toEqual([]);
     expect(uvsadm(['-Ln']).code).toBe(2);
   });
+});
+
+describe.skipIf(!canUseNetns)(`uvs lab nat --empty in the foreground ${netnsSkipReason}`, () => {
+  it("serves the seed's NAT commands typed in another shell, and removes everything at Ctrl-C", async () => {
+    const dist = compileForChildren();
+    const lab = spawn(process.execPath, [join(dist, 'cli', 'uvs.js'), 'lab', 'nat', '--empty'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let stderr = '';
+    lab.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+    lab.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const ended = new Promise<number | null>((resolve) => lab.on('close', (code) => resolve(code)));
+    let name: string | undefined;
+    try {
+      for (let waited = 0; !output.includes('the lab runs until Ctrl-C') && waited < 40_000; waited += 100) {
+        if (lab.exitCode !== null) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(output, stderr).toContain('the lab runs until Ctrl-C');
+      name = /^ {2}export UVS_LAB=(\S+)$/m.exec(output)?.[1];
+      const socket = /^ {2}export UVS_SOCKET=(\S+)$/m.exec(output)?.[1];
+      expect(output).toContain('for uvsadm in another shell to talk to this lab, run:');
+      const uvsadm = (line: string): Ran =>
+        node(join(dist, 'cli', 'uvsadm.js'), line.split(' '), { UVS_SOCKET: socket });
+      // The seed's NAT sequence, as its section (2)-(3) types it.
+      for (const line of [
+        '-A -t 192.168.1.231:80 -s rr',
+        '-a -t 192.168.1.231:80 -r 192.168.1.200:80 -m',
+        '-a -t 192.168.1.231:80 -r 192.168.1.201:80 -m',
+      ]) {
+        expect(uvsadm(line), line).toEqual({ code: 0, stdout: '', stderr: '' });
+      }
+      expect(uvsadm('-Ln').stdout).toContain('  -> 192.168.1.200:80             Masq    1      0          0');
+      const get = [
+        process.execPath,
+        '-e',
+        "fetch('http://192.168.1.231/').then((r) => r.text()).then((t) => process.stdout.write(t))",
+      ];
+      const bodies = [0, 1].map(
+        () => node(join(dist, 'cli', 'uvs.js'), ['lab', 'exec', 'client', ...get], { UVS_LAB: name }).stdout,
+      );
+      expect(bodies).toEqual(['web02\n', 'web01\n']);
+      lab.kill('SIGINT');
+      expect(await ended).toBe(130);
+      expect(output).toContain('uvs lab: stopped by SIGINT; namespaces removed');
+      expect(labNamespaces(name!)).toEqual([]);
+    } finally {
+      if (lab.exitCode === null) lab.kill('SIGINT');
+      await ended;
+      if (name !== undefined && labNamespaces(name).length > 0) await removeLab(name, 500);
+    }
+  }, 60_000);
 });
