@@ -13,6 +13,8 @@
 namespace uvs {
 // native/notify.cc: sd_notify(3) without libsystemd.
 void RegisterNotify(Napi::Env env, Napi::Object exports);
+// native/layout.cc: the values shared with TypeScript, checked by src/native.ts at load.
+void RegisterLayout(Napi::Env env, Napi::Object exports);
 }  // namespace uvs
 
 namespace {
@@ -144,6 +146,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   uvs::RegisterTun(env, exports);
   uvs::RegisterXdpIo(env, exports);
   uvs::RegisterNotify(env, exports);
+  uvs::RegisterLayout(env, exports);
   return exports;
 }
 

@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "layout.h"
+
 namespace uvs {
 
 // Unfolded one's-complement sum of big-endian 16-bit words; an odd last byte is padded with zero.
@@ -10,12 +12,12 @@ uint64_t csum_partial(const uint8_t* p, size_t len, uint64_t seed);
 // Fold a wide sum to 16 bits (end-around carry).
 uint16_t csum_fold(uint64_t sum);
 
-// Result codes of complete_partial_one, one per frame (also exported to JS in src/native.ts).
+// Result codes of complete_partial_one, one per frame (values in layout.h, shared with src/native.ts).
 enum PartialResult : uint8_t {
-  kPartialDone = 0,        // checksum completed in place
-  kPartialSkipped = 1,     // frame was not marked as needing completion
-  kPartialTruncated = 2,   // headers or L4 length run past the frame
-  kPartialUnsupported = 3, // not IPv4 TCP/UDP, or a fragment
+  kPartialDone = kPartialResultDone,                // checksum completed in place
+  kPartialSkipped = kPartialResultSkipped,          // frame was not marked as needing completion
+  kPartialTruncated = kPartialResultTruncated,      // headers or L4 length run past the frame
+  kPartialUnsupported = kPartialResultUnsupported,  // not IPv4 TCP/UDP, or a fragment
 };
 
 // Completes a CHECKSUM_PARTIAL frame: the L4 checksum field holds the pseudo-header sum (not inverted),

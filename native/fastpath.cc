@@ -20,52 +20,21 @@
 #include <vector>
 
 #include "bytes.h"
+#include "layout.h"
 
 namespace uvs {
 namespace {
 
-// Control block layout (src/datapath/fastpath.ts FastCtl).
-enum Ctl {
-  kCtlRx = 0,
-  kCtlTx,
-  kCtlStart,
-  kCtlRxCount,
-  kCtlNow,
-  kCtlSecureTcp,
-  kCtlTicksPerSecond,
-  kCtlIpId,
-  kCtlHandled,
-  kCtlForwardedIn,
-  kCtlForwardedOut,
-  kCtlTouched,
-  kCtlTxCount,
-  kCtlUdpTimeout,
-  kCtlSize,
-};
-
+// The control block, the record layout, flags, codes and the two hashes come from layout.h, shared with
+// TypeScript and checked at load.
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoIpip = 4;
 constexpr uint32_t kEthLen = 14;
 constexpr uint32_t kIpipLen = 20;
 constexpr uint32_t kMinMtu = 68;
-// ConnFlag (src/conn/table.ts).
-constexpr uint32_t kFlagTemplate = 0x02;
-constexpr uint32_t kFlagNoOutput = 0x04;
-// Fwd (src/dest/dest.ts).
-constexpr uint8_t kFwdMasq = 0;
-constexpr uint8_t kFwdTunnel = 2;
-constexpr uint8_t kFwdRoute = 3;
-// TcpFlag bits and TcpDir.
-constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
-constexpr int kDirInput = 0, kDirOutput = 1, kDirInputOnly = 2;
-constexpr int kTcpStateCount = 11;
-constexpr uint8_t kStateClose = 6;
-// NeighState.
-constexpr uint8_t kNeighReachable = 2, kNeighStatic = 3;
-// FrameFlag.truncated | FrameFlag.csumUnfixable, and PacketType.outgoing.
-constexpr uint8_t kFrameUnusable = (1 << 5) | (1 << 2);
-constexpr uint8_t kPktOutgoing = 4;
+// Frames the fast path never takes: FrameFlag.truncated | FrameFlag.csumUnfixable.
+constexpr uint32_t kFrameUnusable = kFrameTruncated | kFrameCsumUnfixable;
 
 inline void WrMac(uint8_t* p, uint32_t high16, uint32_t low32) {
   Wr16(p, high16);
@@ -96,7 +65,6 @@ inline uint32_t Ipv4HeaderChecksum(const uint8_t* ip) {
   }
   return ~Fold(sum) & 0xffff;
 }
-inline uint32_t AddrHash(uint32_t key, uint32_t mask) { return ((key * 0x9e3779b1u) >> 16) & mask; }
 
 template <typename T>
 struct Array {
@@ -156,7 +124,7 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
     size_t ifCount = ifIndex_.length;
     size_t rtCount = rtIf_.length;
     size_t neighCap = neighState_.length;
-    if (rec_.length != capacity * 8 || state_.length != capacity || destId_.length != capacity ||
+    if (rec_.length != capacity * kRecWords || state_.length != capacity || destId_.length != capacity ||
         timeout_.length != capacity || buckets == 0 || (buckets & (buckets - 1)) != 0 ||
         tcpTimeouts_.length < kTcpStateCount || nextState_.length != 2 * 3 * 4 * kTcpStateCount ||
         ifMacHigh_.length != ifCount || ifMacLow_.length != ifCount || ifMtu_.length != ifCount ||
@@ -275,21 +243,12 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
   }
 
   uint32_t BucketOf(uint32_t proto, uint32_t caddr, uint32_t cport) const {
-    uint32_t h = (caddr ^ seed_) * 0xcc9e2d51u;
-    h = (h << 15) | (h >> 17);
-    h = (h * 0x1b873593u) ^ ((cport << 8) | proto);
-    h = ((h << 13) | (h >> 19)) * 5u + 0xe6546b64u;
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h & bucketMask_;
+    return ConnHash(seed_, proto, caddr, cport) & bucketMask_;
   }
 
   double ExpiresOf(int32_t i) const {
     double d;
-    std::memcpy(&d, rec_.data + size_t(i) * 8 + 6, sizeof d);
+    std::memcpy(&d, rec_.data + size_t(i) * kRecWords + kRecExpires, sizeof d);
     return d;
   }
 
@@ -298,9 +257,11 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
     uint32_t ports = (cport << 16) | vport;
     int32_t i = buckets_.data[BucketOf(proto, caddr, cport)];
     while (i >= 0 && size_t(i) < fwd_.length) {
-      const uint32_t* r = rec_.data + size_t(i) * 8;
-      if (r[0] == caddr && r[3] == ports && r[1] == vaddr && (r[4] & (0xff00 | kFlagTemplate)) == (proto << 8)) return i;
-      i = int32_t(r[5]);
+      const uint32_t* r = rec_.data + size_t(i) * kRecWords;
+      if (r[kRecCaddr] == caddr && r[kRecPorts] == ports && r[kRecVaddr] == vaddr &&
+          (r[kRecDportProtoFlags] & (0xff00 | kFlagTemplate)) == (proto << 8))
+        return i;
+      i = int32_t(r[kRecNext]);
     }
     return -1;
   }
@@ -309,10 +270,11 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
     uint32_t word4 = (dport << 16) | (proto << 8);
     int32_t i = buckets_.data[BucketOf(proto, caddr, cport)];
     while (i >= 0 && size_t(i) < fwd_.length) {
-      const uint32_t* r = rec_.data + size_t(i) * 8;
-      if (r[0] == caddr && (r[3] >> 16) == cport && r[2] == daddr && (r[4] & (0xffffff00u | kFlagTemplate)) == word4)
+      const uint32_t* r = rec_.data + size_t(i) * kRecWords;
+      if (r[kRecCaddr] == caddr && (r[kRecPorts] >> 16) == cport && r[kRecDaddr] == daddr &&
+          (r[kRecDportProtoFlags] & (0xffffff00u | kFlagTemplate)) == word4)
         return i;
-      i = int32_t(r[5]);
+      i = int32_t(r[kRecNext]);
     }
     return -1;
   }
@@ -384,7 +346,7 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
 
     for (; i < n && destsBound; i++) {
       if (j >= tx.capacity) break;
-      if (rx.pktType.data[i] == kPktOutgoing || (rx.flags.data[i] & kFrameUnusable) != 0) break;
+      if (rx.pktType.data[i] == kPacketOutgoing || (rx.flags.data[i] & kFrameUnusable) != 0) break;
       uint32_t ifindex = rx.ifindex.data[i];
       size_t inIf = 0;
       while (inIf < ifIndex_.length && ifIndex_.data[inIf] != ifindex) inIf++;
@@ -433,7 +395,7 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
         in = false;
       }
       if (!(ExpiresOf(c) > now)) break;
-      uint32_t connFlags = rec_.data[size_t(c) * 8 + 4] & 0xff;
+      uint32_t connFlags = rec_.data[size_t(c) * kRecWords + kRecDportProtoFlags] & 0xff;
       int32_t destId = destId_.data[c];
       if (in && (destId < 0 || size_t(destId) >= destAvailable_.length || destAvailable_.data[destId] == 0)) break;
       if (!in && (destId >= 0 && size_t(destId) >= destAvailable_.length)) break;
@@ -458,8 +420,8 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
       }
 
       // Route, TTL and MTU (routeTtlMtu), then the next hop's MAC.
-      uint32_t rip = in ? rec_.data[size_t(c) * 8 + 2] : 0;
-      uint32_t rport = in ? rec_.data[size_t(c) * 8 + 4] >> 16 : 0;
+      uint32_t rip = in ? rec_.data[size_t(c) * kRecWords + kRecDaddr] : 0;
+      uint32_t rport = in ? rec_.data[size_t(c) * kRecWords + kRecDportProtoFlags] >> 16 : 0;
       Route rt;
       if (!RouteTo(in ? rip : dst, &rt)) break;
       if (in && fwd == kFwdRoute && rt.hop != rip) break;
@@ -474,7 +436,7 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
       if (proto == kProtoUdp) state_.data[c] = 0;
       timeout_.data[c] = timeoutTicks >= 0 && timeoutTicks < 4294967296.0 ? uint32_t(timeoutTicks) : 0;
       double expires = now + timeoutTicks;
-      std::memcpy(rec_.data + size_t(c) * 8 + 6, &expires, sizeof expires);
+      std::memcpy(rec_.data + size_t(c) * kRecWords + kRecExpires, &expires, sizeof expires);
       if (destId >= 0) Count(destId, in, total);
 
       size_t outOff = j * slotSize_ + headroom_;
@@ -492,8 +454,8 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
         // NAT: in, the destination becomes RIP:rport; out, the source becomes VIP:vport.
         uint32_t addrAt = in ? 16 : 12;
         uint32_t portAt = in ? 2 : 0;
-        uint32_t addr = in ? rip : rec_.data[size_t(c) * 8 + 1];
-        uint32_t port = in ? rport : rec_.data[size_t(c) * 8 + 3] & 0xffff;
+        uint32_t addr = in ? rip : rec_.data[size_t(c) * kRecWords + kRecVaddr];
+        uint32_t port = in ? rport : rec_.data[size_t(c) * kRecWords + kRecPorts] & 0xffff;
         uint32_t oldAddr = Rd32(oip + addrAt);
         uint32_t oldPort = Rd16(ol4 + portAt);
         uint8_t* l4Check = ol4 + (proto == kProtoTcp ? 16 : 6);

@@ -7,12 +7,13 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "layout.h"
 
 namespace uvs {
 namespace {
 
 constexpr uint32_t kEthHeader = 14;
-constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
+// The TCP flag bits (kTcpFin, kTcpPsh, kTcpCwr) are layout.h's.
 
 }  // namespace
 

@@ -28,9 +28,8 @@
 namespace uvs {
 namespace {
 
-// A batch larger than this gains nothing (the ring of one socket rarely holds more at a wake-up) and would
-// make the scratch arrays below large.
-constexpr uint32_t kMaxBatch = 1024;
+// kMaxBatch (layout.h): a batch larger than that gains nothing (the ring of one socket rarely holds more at
+// a wake-up) and would make the scratch arrays below large.
 constexpr size_t kCtrlLen = CMSG_SPACE(sizeof(tpacket_auxdata));
 constexpr uint32_t kVlanTagLen = 4;
 constexpr uint16_t kTpid8021Q = 0x8100;
@@ -603,7 +602,7 @@ Napi::Value PacketSend(const Napi::CallbackInfo& info) {
       !IsTyped(info[6], napi_int32_array, &result))
     return Napi::Number::New(env, -EINVAL);
   if (count > kMaxBatch || count > offset.ElementLength() || count > length.ElementLength() ||
-      count > egress.ElementLength() || result.ElementLength() < 3)
+      count > egress.ElementLength() || result.ElementLength() <= kSendErrno)
     return Napi::Number::New(env, -EINVAL);
 
   Scratch* s = GetScratch();
@@ -672,10 +671,10 @@ Napi::Value PacketSend(const Napi::CallbackInfo& info) {
     dropped++;
     k++;
   }
-  result[0] = int32_t(sent);
-  result[1] = int32_t(dropped);
-  result[2] = last_err;
-  if (result.ElementLength() >= 4) result[3] = int32_t(queue_full);
+  result[kSendSent] = int32_t(sent);
+  result[kSendDropped] = int32_t(dropped);
+  result[kSendErrno] = last_err;
+  if (result.ElementLength() > kSendQueueFull) result[kSendQueueFull] = int32_t(queue_full);
   return Napi::Number::New(env, sent);
 }
 

@@ -7,18 +7,11 @@
 
 #include <cstdint>
 
+#include "layout.h"
+
 namespace uvs {
 
-// Per-frame flags written by packetRecv; mirrored as FrameFlag in src/io/batch.ts.
-enum FrameFlag : uint8_t {
-  kFrameCsumNotReady = 1 << 0,   // arrived CHECKSUM_PARTIAL (TP_STATUS_CSUMNOTREADY)
-  kFrameCsumCompleted = 1 << 1,  // ... and its TCP/UDP checksum was completed in place
-  kFrameCsumUnfixable = 1 << 2,  // ... but it could not be completed (not IPv4 TCP/UDP, fragment, truncated)
-  kFrameCsumValid = 1 << 3,      // the kernel or the NIC already verified the checksum (TP_STATUS_CSUM_VALID)
-  kFrameVlan = 1 << 4,           // the kernel had stripped an 802.1Q/802.1ad tag; it was put back in the frame
-  kFrameTruncated = 1 << 5,      // the frame was longer than the slot; the tail is lost
-  kFrameSegmented = 1 << 6,      // one of the segments uvs cut from a TCP GSO super-frame (native/gso.h)
-};
+// The per-frame flags packetRecv writes (FrameFlag: kFrameCsumNotReady, ...) are in layout.h.
 
 // Adds packetOpen, packetClose, packetRecv, packetRecvRing, packetRingClose, packetSend, pollStart and
 // pollStop to the addon's exports.

@@ -10,6 +10,7 @@
 // with AF_PACKET), and the frame returns to the pool when the kernel reports it on the completion ring.
 #include "xdp_io.h"
 
+#include "layout.h"
 #include "napi_errors.h"
 
 #include <arpa/inet.h>
@@ -41,12 +42,10 @@
 namespace uvs {
 namespace {
 
-constexpr uint32_t kMaxBatch = 1024;  // as native/packet_io.cc and src/io/batch.ts MAX_BATCH
 // The kernel leaves this much room before a frame it copies into the UMEM (copy mode; XDP_PACKET_HEADROOM).
 constexpr uint32_t kXdpHeadroom = 256;
-// Received frames carry no metadata through XDP; these are the values batch.ts uses (FrameFlag, PacketType).
-constexpr uint8_t kFrameTruncated = 1 << 5;
-constexpr uint8_t kPacketHost = 0, kPacketBroadcast = 1, kPacketMulticast = 2, kPacketOtherHost = 3;
+// Received frames carry no metadata through XDP: the flags and packet types written are layout.h's
+// kFrameTruncated and kPacket* (FrameFlag, PacketType of src/io/batch.ts).
 // Bounds the sendto() kicks of one send call: copy mode transmits at most 32 frames per kick.
 constexpr uint32_t kMaxKicks = 64;
 
@@ -582,7 +581,7 @@ Napi::Value XdpSend(const Napi::CallbackInfo& info) {
       !IsTyped(info[6], napi_int32_array, &result))
     return Napi::Number::New(env, -EINVAL);
   if (count > kMaxBatch || count > offset.ElementLength() || count > length.ElementLength() ||
-      count > egress.ElementLength() || result.ElementLength() < 3)
+      count > egress.ElementLength() || result.ElementLength() <= kSendErrno)
     return Napi::Number::New(env, -EINVAL);
 
   std::lock_guard<std::mutex> lock(g_registry_mu);
@@ -646,11 +645,11 @@ Napi::Value XdpSend(const Napi::CallbackInfo& info) {
     if (err) last_err = err;
     if (TxPending(x)) still_pending++;
   }
-  result[0] = int32_t(sent);
-  result[1] = int32_t(dropped);
-  result[2] = last_err;
-  if (result.ElementLength() >= 4) result[3] = int32_t(queue_full);
-  if (result.ElementLength() >= 5) result[4] = still_pending;
+  result[kSendSent] = int32_t(sent);
+  result[kSendDropped] = int32_t(dropped);
+  result[kSendErrno] = last_err;
+  if (result.ElementLength() > kSendQueueFull) result[kSendQueueFull] = int32_t(queue_full);
+  if (result.ElementLength() > kSendPending) result[kSendPending] = still_pending;
   return Napi::Number::New(env, sent);
 }
 

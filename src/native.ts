@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Per-frame result codes written by `completePartial` (native/checksum.h `PartialResult`). */
+/** Per-frame result codes written by `completePartial` (native/layout.h, checked at every load). */
 export const PartialResult = {
   done: 0,
   skipped: 1,
@@ -114,6 +114,15 @@ export interface FastPathHandle {
 }
 
 export interface NativeAddon {
+  /**
+   * Every value native/ shares with TypeScript (native/layout.h), by its TypeScript name (`ConnFlag.template`,
+   * `Ctl.now`, ...). Compared with the TypeScript values at load (`checkNativeLayout`).
+   */
+  layout: Readonly<Record<string, number>>;
+  /** The connection table's bucket hash as C computes it (unsigned, before the bucket mask). */
+  layoutConnHash(seed: number, proto: number, caddr: number, cport: number): number;
+  /** The home position of an address in C's open-addressed neighbour and VIP indexes. */
+  layoutAddrHash(key: number, mask: number): number;
   /** The datapath's native fast path over `tables` (native/fastpath.cc). */
   FastPath: new (
     tables: FastPathTables,
@@ -330,16 +339,117 @@ export function nativeAddonPath(env: NodeJS.ProcessEnv = process.env): string {
   return override !== undefined && override !== '' ? override : join(root, 'build', 'Release', 'uvs_native.node');
 }
 
-/** Loads the addon built by `npm install`, with a fix in the message if it was not built. */
-export function loadNative(): NativeAddon {
-  if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  try {
-    cached = require(nativeAddonPath()) as NativeAddon;
-  } catch (err) {
-    throw new Error(
-      `uvs: the native addon is not built (${(err as Error).message.split('\n')[0]}); run \`npm install\` or \`npm run build:native\``,
+/**
+ * What one TypeScript owner of shared values expects of the addon: the values it relies on, by the names
+ * native/layout.h exports them under, and its own connection hash when C hashes its table.
+ */
+export interface NativeLayoutExpectation {
+  /** The TypeScript module that relies on these values, named in the error. */
+  readonly owner: string;
+  readonly values: Readonly<Record<string, number>>;
+  readonly connHash?: (seed: number, proto: number, caddr: number, cport: number) => number;
+}
+
+/** The addon and the TypeScript disagree on a shared value: the build is from other sources. */
+export class NativeLayoutError extends Error {
+  constructor(
+    readonly owner: string,
+    readonly mismatches: readonly string[],
+  ) {
+    super(
+      `uvs: the native addon does not match ${owner}: ${mismatches.join('; ')}. ` +
+        'It was built from other sources: rebuild it (`npm run build:native`), and if this persists, change ' +
+        'native/layout.h and the TypeScript together.',
     );
+    this.name = 'NativeLayoutError';
+  }
+}
+
+// Inputs the two connection hashes are compared on: edge values of every argument, and typical addresses.
+const HASH_PROBES: readonly (readonly [number, number, number, number])[] = [
+  [0, 6, 0, 0],
+  [0xffffffff, 17, 0xffffffff, 0xffff],
+  [0x9e3779b9, 6, 0x0a000001, 80],
+  [0x12345678, 17, 0xc0a80102, 53],
+  [0xdeadbeef, 0, 0x0a0000ff, 0],
+  [0x80000000, 132, 0x7f000001, 40000],
+];
+
+/**
+ * Each disagreement between the addon and `expected`, as "name: native X, TypeScript Y": values that differ
+ * or that the addon lacks, and connection hashes that differ on the probe inputs.
+ */
+export function nativeLayoutMismatches(
+  addon: Pick<NativeAddon, 'layout' | 'layoutConnHash'>,
+  expected: NativeLayoutExpectation,
+): string[] {
+  const out: string[] = [];
+  const layout = addon.layout ?? {};
+  for (const [name, want] of Object.entries(expected.values)) {
+    const got = Object.hasOwn(layout, name) ? layout[name] : undefined;
+    if (got === undefined) out.push(`${name}: missing in native, TypeScript ${want}`);
+    else if (got !== want) out.push(`${name}: native ${got}, TypeScript ${want}`);
+  }
+  const tsHash = expected.connHash;
+  if (tsHash !== undefined) {
+    for (const [seed, proto, caddr, cport] of HASH_PROBES) {
+      const got = typeof addon.layoutConnHash === 'function' ? addon.layoutConnHash(seed, proto, caddr, cport) : NaN;
+      const want = tsHash(seed, proto, caddr, cport) >>> 0;
+      if (got !== want) {
+        const args = `seed=0x${seed.toString(16)}, proto=${proto}, caddr=0x${caddr.toString(16)}, cport=${cport}`;
+        out.push(`connHash(${args}): native ${got}, TypeScript ${want}`);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Throws NativeLayoutError naming every value on which the addon and `expected` disagree. */
+export function checkNativeLayout(
+  addon: Pick<NativeAddon, 'layout' | 'layoutConnHash'>,
+  expected: NativeLayoutExpectation,
+): void {
+  const mismatches = nativeLayoutMismatches(addon, expected);
+  if (mismatches.length > 0) throw new NativeLayoutError(expected.owner, mismatches);
+}
+
+/** `object`'s members as `prefix.member` entries, as native/layout.h names them. */
+export function layoutEntries(prefix: string, object: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(object)) out[`${prefix}.${key}`] = value;
+  return out;
+}
+
+/** The values this module shares with the addon; every load checks them. */
+export const nativeModuleLayout: NativeLayoutExpectation = {
+  owner: 'src/native.ts (PartialResult)',
+  values: layoutEntries('PartialResult', PartialResult),
+};
+
+const checkedLayouts = new WeakSet<NativeLayoutExpectation>();
+
+/**
+ * Loads the addon built by `npm install`, with a fix in the message if it was not built. With `expected`,
+ * the addon must also agree with it (checked once per expectation): a caller that shares layouts or codes
+ * with C passes its own values, so that a build from other sources fails here, loudly, rather than
+ * corrupting tables.
+ */
+export function loadNative(expected?: NativeLayoutExpectation): NativeAddon {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    try {
+      cached = require(nativeAddonPath()) as NativeAddon;
+    } catch (err) {
+      throw new Error(
+        `uvs: the native addon is not built (${(err as Error).message.split('\n')[0]}); run \`npm install\` or \`npm run build:native\``,
+      );
+    }
+  }
+  for (const layout of expected === undefined ? [nativeModuleLayout] : [nativeModuleLayout, expected]) {
+    if (checkedLayouts.has(layout)) continue;
+    checkNativeLayout(cached, layout);
+    checkedLayouts.add(layout);
   }
   return cached;
 }

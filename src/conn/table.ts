@@ -64,6 +64,43 @@ export const ConnFlag = {
   invalid: 0x10,
 } as const;
 
+/**
+ * The hot connection record: 32 bytes per slot, in 32-bit words (see the views in ConnTable). The native fast
+ * path reads and writes the same words; native/layout.h has them too, and the fast path checks the two agree
+ * when it loads the addon.
+ */
+export const ConnRecord = {
+  words: 8,
+  caddr: 0,
+  vaddr: 1,
+  daddr: 2,
+  /** cport << 16 | vport */
+  ports: 3,
+  /** dport << 16 | proto << 8 | ConnFlag bits */
+  dportProtoFlags: 4,
+  /** Next slot in the bucket chain (Int32), or NO_ENTRY. */
+  next: 5,
+  /** Absolute expiry in ticks, a Float64 over words 6-7. */
+  expires: 6,
+} as const;
+
+/**
+ * Bucket hash of (protocol, client address, client port) before the bucket mask: murmur3-style mixing with
+ * a secret seed. native/layout.h ConnHash is the same function (compared when the fast path loads).
+ */
+export function connHash(seed: number, proto: number, caddr: number, cport: number): number {
+  let h = Math.imul(caddr ^ seed, 0xcc9e2d51);
+  h = (h << 15) | (h >>> 17);
+  h = Math.imul(h, 0x1b873593) ^ ((cport << 8) | proto);
+  h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
 /** No entry (lookup miss, no controlling template, no destination). */
 export const NO_ENTRY = -1;
 /** insert() result when the table is full of live entries: forward the packet untracked. */
@@ -110,7 +147,7 @@ export class ConnTable {
   /** Entries removed by dropRandomEmbryonic() (the drop_entry defense). */
   dropped = 0;
 
-  // The hot record, 32 bytes per slot, seen through three views of one buffer. In 32-bit words:
+  // The hot record (ConnRecord), 32 bytes per slot, seen through three views of one buffer. In 32-bit words:
   //   0 caddr  1 vaddr  2 daddr  3 cport << 16 | vport  4 dport << 16 | proto << 8 | flags  5 next (Int32)
   //   6-7 expires (Float64 word 3 of the slot: absolute expiry in ticks; a double so a ms wall clock fits).
   private readonly rec: Uint32Array;
@@ -191,18 +228,9 @@ export class ConnTable {
     return this.bucketMask + 1;
   }
 
-  /** Bucket of (protocol, client address, client port): murmur3-style mixing with a secret seed. */
+  /** Bucket of (protocol, client address, client port). */
   private bucketOf(proto: number, caddr: number, cport: number): number {
-    let h = Math.imul(caddr ^ this.seed, 0xcc9e2d51);
-    h = (h << 15) | (h >>> 17);
-    h = Math.imul(h, 0x1b873593) ^ ((cport << 8) | proto);
-    h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return h & this.bucketMask;
+    return connHash(this.seed, proto, caddr, cport) & this.bucketMask;
   }
 
   // ---- lookups (no allocation) ----

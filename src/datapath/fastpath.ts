@@ -11,14 +11,21 @@
 // Per-packet byte and packet counts are added by C into a per-destination delta array and folded into the
 // Dest objects' Stats after each run, so readers between batches (the estimator, uvsadm --stats) see the
 // same figures as without the fast path.
-import type { ConnTable } from '../conn/table.js';
-import { nextStateTable, type Timeouts } from '../conn/tcp-state.js';
-import type { DestRegistry } from '../dest/dest.js';
+import { ConnFlag, ConnRecord, type ConnTable, connHash } from '../conn/table.js';
+import { nextStateTable, TCP_STATE_COUNT, TcpDir, TcpFlag, TcpState, type Timeouts } from '../conn/tcp-state.js';
+import { type DestRegistry, Fwd } from '../dest/dest.js';
 import type { FrameBatch } from '../io/batch.js';
-import { type FastPathHandle, loadNative } from '../native.js';
-import type { NeighbourTable } from './neighbours.js';
+import { batchLayoutValues } from '../io/native-layout.js';
+import {
+  type FastPathHandle,
+  layoutEntries,
+  loadNative,
+  NativeLayoutError,
+  type NativeLayoutExpectation,
+} from '../native.js';
+import { type NeighbourTable, NeighState } from './neighbours.js';
 
-/** Control block slots (native/fastpath.cc `Ctl`). */
+/** Control block slots (native/layout.h kCtl*). */
 const Ctl = {
   rx: 0,
   tx: 1,
@@ -36,6 +43,34 @@ const Ctl = {
   udpTimeout: 13,
   size: 14,
 } as const;
+
+/**
+ * Everything native/fastpath.cc shares with the TypeScript tables it works on, as native/layout.h names it:
+ * the addon is refused at load unless it agrees on each (and on the connection hash).
+ */
+export const fastPathLayout: NativeLayoutExpectation = {
+  owner: 'src/datapath/fastpath.ts (the native fast path)',
+  values: {
+    ...layoutEntries('ConnRecord', ConnRecord),
+    'ConnFlag.template': ConnFlag.template,
+    'ConnFlag.noOutput': ConnFlag.noOutput,
+    'Fwd.masq': Fwd.masq,
+    'Fwd.tunnel': Fwd.tunnel,
+    'Fwd.route': Fwd.route,
+    'TcpFlag.fin': TcpFlag.fin,
+    'TcpFlag.syn': TcpFlag.syn,
+    'TcpFlag.rst': TcpFlag.rst,
+    'TcpFlag.ack': TcpFlag.ack,
+    ...layoutEntries('TcpDir', TcpDir),
+    'TcpState.close': TcpState.close,
+    TCP_STATE_COUNT,
+    'NeighState.reachable': NeighState.reachable,
+    'NeighState.static': NeighState.static,
+    ...batchLayoutValues,
+    ...layoutEntries('Ctl', Ctl),
+  },
+  connHash,
+};
 
 /** Batches the native side keeps at once (a daemon uses two per port). */
 const MAX_BATCHES = 32;
@@ -93,8 +128,10 @@ export class FastPath {
   ): FastPath | null {
     let addon: ReturnType<typeof loadNative>;
     try {
-      addon = loadNative();
-    } catch {
+      addon = loadNative(fastPathLayout);
+    } catch (err) {
+      // An addon built from other sources would corrupt the tables: refuse it rather than run without it.
+      if (err instanceof NativeLayoutError) throw err;
       return null;
     }
     const table = conns.nativeTables();

@@ -34,6 +34,7 @@
 // Sending is always sendmmsg on the same socket, with a per-frame egress interface (batch.egressIfindex).
 import { loadNative, type NativeAddon, type RingHandle } from '../native.js';
 import type { FrameBatch } from './batch.js';
+import { packetIoLayout, SendResult } from './native-layout.js';
 import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 import { DescriptorWakeups } from './wakeups.js';
 
@@ -120,8 +121,8 @@ export class AfPacketPort implements PacketPort {
   /** How onReadable() waits: busy, or on the socket, plain or coalesced (src/io/wakeups.ts). */
   private readonly wakeups: DescriptorWakeups;
   private ring: RingHandle | undefined;
-  /** [sent, dropped, last errno, dropped for a full queue]. */
-  private readonly sendResult = new Int32Array(4);
+  /** SendResult slots: sent, dropped, last errno, dropped for a full queue. */
+  private readonly sendResult = new Int32Array(SendResult.queueFull + 1);
 
   private constructor(native: NativeAddon, ifname: string, info: ReturnType<NativeAddon['packetOpen']>) {
     this.native = native;
@@ -139,7 +140,7 @@ export class AfPacketPort implements PacketPort {
 
   /** Opens the port; throws an AfPacketError that says what to do (not root, no such interface). */
   static open(ifname: string, options: AfPacketOptions = {}): AfPacketPort {
-    const native = loadNative();
+    const native = loadNative(packetIoLayout);
     const ring = options.ring === true ? DEFAULT_RING : options.ring ? { ...DEFAULT_RING, ...options.ring } : undefined;
     try {
       const info = native.packetOpen(
@@ -241,9 +242,9 @@ export class AfPacketPort implements PacketPort {
       this.txDropped += count;
       return sent;
     }
-    this.txDropped += r[1] as number;
-    this.txDroppedQueueFull += r[3] as number;
-    if (r[2] !== 0) this.lastSendErrno = r[2] as number;
+    this.txDropped += r[SendResult.dropped] as number;
+    this.txDroppedQueueFull += r[SendResult.queueFull] as number;
+    if (r[SendResult.errno] !== 0) this.lastSendErrno = r[SendResult.errno] as number;
     return sent;
   }
 

@@ -42,6 +42,7 @@
 // (src/io/wakeups.ts; the rx ring holds ringSize frames: 2 ms at 1 Mpps).
 import { loadNative, type NativeAddon, type XdpHandle, type XdpSocketInfo } from '../native.js';
 import type { FrameBatch } from './batch.js';
+import { packetIoLayout, SendResult } from './native-layout.js';
 import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 import { DescriptorWakeups } from './wakeups.js';
 
@@ -151,8 +152,8 @@ export class AfXdpPort implements PacketPort {
   private readonly fd: number;
   /** How onReadable() waits: busy, or on the descriptor, plain or coalesced (src/io/wakeups.ts). */
   private readonly wakeups: DescriptorWakeups;
-  /** [sent, dropped, last errno, dropped for a full queue, sockets still holding refused frames]. */
-  private readonly sendResult = new Int32Array(5);
+  /** SendResult slots: sent, dropped, last errno, dropped for a full queue, sockets still holding refused frames. */
+  private readonly sendResult = new Int32Array(SendResult.pending + 1);
   private readonly coalesce: boolean;
 
   private constructor(native: NativeAddon, ifname: string, info: XdpSocketInfo, coalesce: boolean) {
@@ -173,7 +174,7 @@ export class AfXdpPort implements PacketPort {
 
   /** Opens the port and attaches its XDP program; throws an AfXdpError that says what to do. */
   static open(ifname: string, options: AfXdpOptions = {}): AfXdpPort {
-    const native = loadNative();
+    const native = loadNative(packetIoLayout);
     const queue = options.queue ?? 0;
     const ringSize = options.ringSize ?? DEFAULT_XDP_RING_SIZE;
     if (!Number.isInteger(queue) || queue < 0) throw new AfXdpError(`uvs: bad AF_XDP queue ${queue}`, 'EINVAL');
@@ -245,10 +246,10 @@ export class AfXdpPort implements PacketPort {
       this.txDropped += count;
       return sent;
     }
-    this.txDropped += r[1] as number;
-    this.txDroppedQueueFull += r[3] as number;
-    if (r[2] !== 0) this.lastSendErrno = r[2] as number;
-    if (r[4] !== 0) scheduleFlush(this.native);
+    this.txDropped += r[SendResult.dropped] as number;
+    this.txDroppedQueueFull += r[SendResult.queueFull] as number;
+    if (r[SendResult.errno] !== 0) this.lastSendErrno = r[SendResult.errno] as number;
+    if (r[SendResult.pending] !== 0) scheduleFlush(this.native);
     return sent;
   }
 
