@@ -12,6 +12,7 @@ Commands:
   daemon             run the director: datapath, control socket (uvs daemon --config CFG)
   counters           print the running daemon's datapath counters and drops by reason [--json]
   lab [nat|dr|tun]   run the seed tutorial's topology in network namespaces (npm start)
+                     --empty: no rules, for typing the tutorial; lab exec HOST CMD (uvs lab --help)
   rs nat|dr|tun      set up this host as a real server (the seed's rs scripts); --undo reverts
   simulate           answer "where would this flow go?" from rules and events, sending nothing
   replay             run a pcap through the datapath offline and write what it would send
@@ -19,7 +20,7 @@ Commands:
   keepalived rules   print the IPVS rules a keepalived.conf loads at start (ipvsadm-save -n format)
   help               show this help
 
-The ipvsadm-compatible admin tool is \`uvsadm\`.
+The ipvsadm-compatible admin tool is \`uvsadm\`; \`--socket PATH\` or UVS_SOCKET picks the daemon's socket.
 `;
 
 async function main(args: string[]): Promise<number> {

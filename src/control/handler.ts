@@ -32,6 +32,7 @@ import {
   PLAIN_FORMAT,
 } from './format.js';
 import { type NameLookup, type NameResolver, NUMERIC_NAMES, RecordingNames, systemResolver } from './names.js';
+import { DEFAULT_SOCKET_PATH } from './protocol.js';
 import type { StatsBook } from './stats-book.js';
 
 /** What a command printed and how it ended; `rulesChanged` tells the daemon to save its state file. */
@@ -174,6 +175,9 @@ Daemon Options:
   --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)
   --mcast-port port                   UDP port (default=8848)
   --mcast-ttl ttl                     Multicast TTL (default=1)
+uvs Options:
+  --socket PATH                       the uvs daemon's control socket (default:
+                                      $UVS_SOCKET, else ${DEFAULT_SOCKET_PATH})
 `;
 }
 

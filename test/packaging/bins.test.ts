@@ -43,6 +43,9 @@ describe('the built bins', () => {
     const help = spawnSync(uvsadm, ['-h'], { encoding: 'utf8', timeout: 10_000, env });
     expect(help.status, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/^uvsadm .*\nUsage:\n {2}uvsadm -A\|E virtual-service/s);
+    // Its own option, which ipvsadm lacks: how it finds the daemon.
+    expect(help.stdout).toContain('uvs Options:\n  --socket PATH ');
+    expect(help.stdout).toContain('$UVS_SOCKET, else /run/uvs/uvs.sock');
     const uvsHelp = spawnSync(uvs, ['lab', '--help'], { encoding: 'utf8', timeout: 10_000, env });
     expect(uvsHelp.status, uvsHelp.stderr).toBe(0);
     expect(uvsHelp.stdout).toContain('uvs lab exec [NAME] HOST COMMAND...');
