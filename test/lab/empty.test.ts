@@ -5,10 +5,11 @@
 // takes it all down. One lab serves every assertion, to keep the time small.
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveExecTarget } from '../../src/lab/exec.js';
 import { labNamespaces, removeLab } from '../../src/lab/remove.js';
-import { runLab } from '../../src/lab/run.js';
+import { labMain, runLab } from '../../src/lab/run.js';
 import { canUseNetns, compileForChildren, netnsSkipReason } from '../netns/harness.js';
 
 const SEED_DR_VIP = '192.168.1.241';
@@ -59,6 +60,30 @@ describe('uvs lab exec arguments', () => {
       'no lab named uvs-lab-12-cccccc (running: uvs-lab-10-aaaaaa, uvs-lab-11-bbbbbb)',
     );
     expect(() => resolveExecTarget(['client', 'true'], 'web01', labs)).toThrow("UVS_LAB='web01' is not the name");
+  });
+
+  it('refuses -n and --timeout-ms with --empty (it makes no requests) and --empty with --remove', async () => {
+    const sink = (): { stream: NodeJS.WritableStream; text: () => string } => {
+      let text = '';
+      const stream = new Writable({
+        write(chunk, _encoding, done) {
+          text += String(chunk);
+          done();
+        },
+      });
+      return { stream, text: () => text };
+    };
+    for (const [args, message] of [
+      [['dr', '--empty', '-n', '3'], '--empty makes no requests'],
+      [['nat', '--empty', '--timeout-ms', '10'], '--empty makes no requests'],
+      [['--remove', 'uvs-lab-1-000000', '--empty'], "--remove takes only the lab's name"],
+    ] as const) {
+      const out = sink();
+      const err = sink();
+      expect(await labMain([...args], out.stream, err.stream), args.join(' ')).toBe(2);
+      expect(err.text()).toContain(message);
+      expect(out.text()).toBe('');
+    }
   });
 });
 
