@@ -10,8 +10,8 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from 'yaml';
 import { MAX_BATCH } from '../io/batch.js';
 import { DEFAULT_DEFENSE, type DefenseSettings } from '../ipvs/defense.js';
-import { type ListenAddress, parseListenAddress } from '../metrics/listen.js';
 import { ipv4ToString as fmt, parseIpv4Address, parseMac } from '../wire/addr.js';
+import { type ListenAddress, parseListenAddress } from './listen.js';
 
 export const DEFAULT_CONTROL_PATH = '/run/uvs/uvs.sock';
 export const DEFAULT_STATE_PATH = '/var/lib/uvs/rules.state';

@@ -3,7 +3,7 @@
 // is 405, so the endpoint can never be more than a window on the counters.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isLoopback, type ListenAddress } from './listen.js';
+import { isLoopback, type ListenAddress } from '../config/listen.js';
 import { type MetricsExposition, wantsOpenMetrics } from './registry.js';
 
 export const METRICS_PATH = '/metrics';

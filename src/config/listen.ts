@@ -1,6 +1,7 @@
 // Where the metrics endpoint listens: `metrics: HOST:PORT` in the director config. HOST is an IP address
 // (`[...]` around an IPv6 one) or `localhost`; nothing else, so a typo never becomes a name lookup that binds
-// somewhere unexpected.
+// somewhere unexpected. It lives with the config, not with src/metrics, because the config must not import
+// what serves the metrics (that would close a folder cycle through control and the datapath).
 import { isIP } from 'node:net';
 
 export interface ListenAddress {
