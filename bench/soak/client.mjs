@@ -75,8 +75,8 @@ const ticker = setInterval(() => {
     clearInterval(ticker);
     void Promise.all(inFlight).then(() =>
       setTimeout(() => {
-        process.stdout.write(`${JSON.stringify({ http, udp })}\n`);
-        process.exit(0);
+        // Exit only once the record is written: a pipe takes large writes asynchronously.
+        process.stdout.write(`${JSON.stringify({ http, udp })}\n`, () => process.exit(0));
       }, timeoutMs + 100),
     );
     return;
