@@ -33,6 +33,7 @@
 // service table and the scheduler take signed addresses too, so not even a new connection makes the
 // unsigned form.
 import { DEFAULT_ARP, type DirectorConfig } from '../config/director.js';
+import { NO_ENTRY } from '../conn/table.js';
 import { EtherType, IpProto } from '../constants.js';
 import { Fwd, type FwdMethod } from '../dest/dest.js';
 import { type FrameBatch, FrameFlag, HEADROOM, PacketType, SLOT_SIZE } from '../io/batch.js';
@@ -355,7 +356,12 @@ export class Datapath {
   private frame(rx: FrameBatch, i: number, tx: FrameBatch, now: number, tracing: boolean): VerdictCode {
     const ctx = this.ctx;
     this.counters.rx++;
-    ctx.reset();
+    // The context's reset, written out (see PacketContext.resetTrace).
+    ctx.reason = Reason.ok;
+    ctx.emitted = false;
+    ctx.releaseSlot = NO_NEIGH;
+    ctx.trSlot = NO_ENTRY;
+    if (tracing) ctx.resetTrace();
     const input = tracing ? rx.bytes.slice(rx.offset[i]!, rx.offset[i]! + rx.length[i]!) : null;
     const j = tx.count;
     let verdict: VerdictCode;
