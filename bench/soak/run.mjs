@@ -19,6 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -186,6 +187,8 @@ function tally(events) {
 }
 
 const durationMs = minutes * 60_000;
+const commit =
+  spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout.trim() || 'unknown';
 let exitCode = 0;
 try {
   topology = buildTopology('nat', { log: () => {} });
@@ -282,7 +285,7 @@ try {
   const report = [
     `# Soak: ${minutes} min of TCP and UDP through NAT under faults`,
     '',
-    `${new Date().toISOString()}, ${process.platform} ${process.arch}, Node ${process.version}.`,
+    `${new Date().toISOString()}, ${os.cpus()[0]?.model.trim()} x ${os.cpus().length} cores, Node ${process.version}, commit ${commit}.`,
     `Faults every ${periodS} s in turn: inside link down/up, uvsadm changes, SIGHUP, two stalled control clients, outside link down/up (${linkWindows.length} link flaps).`,
     '',
     '| | total | ok | lost in a link-down window | lost outside one |',
