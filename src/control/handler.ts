@@ -11,12 +11,17 @@
 //
 // Where uvs differs on purpose: `-R` applies the whole input or nothing (ipvsadm -R keeps the lines before a
 // bad one), and its error names the line; a `#` line is a comment there, as in rules files.
+//
+// A rule change is saved before it is applied (HandlerContext.saveRules): the rules it will make are worked out
+// on a copy, with the same checks, written to the state file, and only then applied to the core. A change that
+// could not be saved is never live, not even for the length of the failed write.
 
 import { IpProto } from '../constants.js';
 import type { IpvsCore } from '../ipvs/core.js';
+import { rulesAfter } from '../model/diff.js';
 import { kernelMessages, RulesError, RulesErrorCode } from '../model/errors.js';
 import { type ParsedCommand, parseArgs, toRuleCommand, tryHelpMessage } from '../model/grammar.js';
-import type { NumberedCommand, RuleCommand, Service } from '../model/rules.js';
+import type { NumberedCommand, RuleCommand, RulesSnapshot, Service } from '../model/rules.js';
 import { formatRules, parseRules } from '../model/save-format.js';
 import { schedulerNames } from '../sched/index.js';
 import {
@@ -56,6 +61,11 @@ export interface HandlerContext {
   readonly tableSize?: number;
   /** Why a rule change cannot work on this director, or null when it can (default: every rule fits). */
   readonly ruleFit?: RuleFitCheck;
+  /**
+   * Saves the rules a change will make (the state file), before the change is applied; throws when it could
+   * not, and the change is then refused. Without it changes are applied unsaved.
+   */
+  readonly saveRules?: (next: RulesSnapshot) => Promise<void>;
 }
 
 /** The director's rule-fit check: the reason a rule change cannot work there, or null. */
@@ -259,9 +269,7 @@ export async function executeCommand(
         const commands = parseRules(stdin, program);
         if (commands.length === 0) return ok('');
         checkFit(commands, ctx.ruleFit, true);
-        core.applyRules(commands);
-        ctx.stats?.sync(core.rules.snapshot);
-        return ok('', true);
+        return await saveThenApply(core, commands, ctx);
       }
       case 'zero':
         return zero(core, parsed, ctx);
@@ -271,15 +279,36 @@ export async function executeCommand(
       default: {
         const command = toRuleCommand(parsed);
         checkFit([{ command }], ctx.ruleFit, false);
-        core.applyRules(command);
-        ctx.stats?.sync(core.rules.snapshot);
-        return ok('', true);
+        return await saveThenApply(core, command, ctx);
       }
     }
   } catch (err) {
     if (err instanceof RulesError) return failed(err.message, exitCodeOf(err, program));
     throw err;
   }
+}
+
+/**
+ * Saves the rules `commands` will make, then applies them. The copy refuses a bad change with the error the core
+ * would give, before anything is written; a failed save leaves the running rules as they were.
+ */
+async function saveThenApply(
+  core: IpvsCore,
+  commands: RuleCommand | readonly NumberedCommand[],
+  ctx: HandlerContext,
+): Promise<CommandResult> {
+  if (ctx.saveRules !== undefined) {
+    const next = rulesAfter(core.rules.snapshot, commands);
+    try {
+      await ctx.saveRules(next);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      return failed(`uvs: the state file could not be saved, so the change was not applied: ${reason}`, 2);
+    }
+  }
+  core.applyRules(commands);
+  ctx.stats?.sync(core.rules.snapshot);
+  return ok('', true);
 }
 
 async function list(

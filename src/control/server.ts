@@ -2,9 +2,8 @@
 // never reachable with wider permissions, even for an instant), answering uvsadm requests.
 //
 // The server knows nothing of IPVS: its owner passes the handler (the daemon plugs in executeCommand() with
-// its core) and, optionally, what to do after a successful rule change (persist the state file). That hook
-// runs before the response is sent, so when uvsadm returns the change is on disk; when the hook fails, it must
-// have undone the change, and the client is told that nothing was applied.
+// its core) and, optionally, what to do after a rule change was applied (the daemon logs it). Saving is the
+// handler's part, done before the change is applied (handler.ts), so when uvsadm returns the change is on disk.
 //
 // Queries (`uvs counters`, protocol.ts) go to a separate handler, in the same queue; they change nothing.
 //
@@ -35,7 +34,10 @@ export interface ControlServerOptions {
   readonly handler: ControlHandler;
   /** Answers queries (`uvs counters`); without it they are refused with a message. */
   readonly queryHandler?: QueryHandler;
-  /** Runs after each request that changed the rules, before its response is sent (save the state file). */
+  /**
+   * Runs after each request that changed the rules, before its response is sent (logging). The change is
+   * applied and saved by then: an error here is passed to onError and the client still gets its answer.
+   */
   readonly onRulesChanged?: () => void | Promise<void>;
   /** Called with errors of the hook or the handler (logging); the client gets exit 2 with a message. */
   readonly onError?: (err: unknown) => void;
@@ -217,11 +219,6 @@ export class ControlServer {
           await this.options.onRulesChanged();
         } catch (err) {
           this.options.onError?.(err);
-          return {
-            stdout: '',
-            stderr: `${result.stderr}uvs: the state file could not be saved, so the change was not applied: ${errorText(err)}\n`,
-            exitCode: 2,
-          };
         }
       }
       return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
@@ -230,8 +227,4 @@ export class ControlServer {
       return { stdout: '', stderr: `uvs: internal error: ${String(err)}\n`, exitCode: 2 };
     }
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import { type DirectorConfig, loadConfig } from '../config/director.js';
 import { type CountersReport, countersReport } from '../control/counters.js';
 import { executeCommand } from '../control/handler.js';
-import { PersistedRules } from '../control/persisted-rules.js';
 import { ruleFitWithRemedy } from '../control/rule-fit.js';
 import { ControlServer, ControlServerError, type ControlServerOptions } from '../control/server.js';
 import { prepareStateDirectory, StateFileError, writeFileAtomic } from '../control/state-file.js';
@@ -25,7 +24,7 @@ import { IpvsCore } from '../ipvs/core.js';
 import { EstimatorSet } from '../ipvs/estimator.js';
 import { MetricsExposition } from '../metrics/registry.js';
 import { type MetricsServer, startMetricsEndpoint } from '../metrics/server.js';
-import { diffRules, snapshotOf } from '../model/diff.js';
+import { diffRules, rulesAfter, snapshotOf } from '../model/diff.js';
 import { RulesError } from '../model/errors.js';
 import { DEFAULT_TIMEOUTS, type NumberedCommand, type RulesSnapshot } from '../model/rules.js';
 import { formatRules, parseRules } from '../model/save-format.js';
@@ -143,8 +142,6 @@ export class Daemon {
   private housekeeping: NodeJS.Timeout | undefined;
   private readonly estimators: EstimatorSet;
   private readonly statsBook: StatsBook;
-  /** The running rules kept in step with the state file: a change that cannot be saved is undone. */
-  private readonly persisted: PersistedRules;
   private readonly rulesPath: string | null;
   private readonly rx: FrameBatch;
   private readonly tx: FrameBatch;
@@ -185,7 +182,6 @@ export class Daemon {
       change.short ? this.log.warn({ defense: change }, message) : this.log.info({ defense: change }, message);
     this.estimators = new EstimatorSet(performance.now());
     this.statsBook = new StatsBook(this.estimators);
-    this.persisted = new PersistedRules(this.core, stateText, (text) => writeFileAtomic(this.config.state, text));
     this.rx = new FrameBatch(this.config.io.batch);
     this.tx = new FrameBatch(this.config.io.batch * 2);
   }
@@ -355,7 +351,6 @@ export class Daemon {
       }
       this.log.info({ rules: source, services: this.core.rules.snapshot.services.length }, 'rules loaded');
     }
-    this.persisted.markSaved();
     // Estimators start with their services and destinations, as ip_vs_start_estimator() does, so that
     // --stats counts from creation.
     this.statsBook.sync(this.core.rules.snapshot);
@@ -370,6 +365,14 @@ export class Daemon {
           now: () => performance.now(),
           stats: this.statsBook,
           ruleFit: ruleFitWithRemedy(this.datapath, this.configPath),
+          saveRules: (next) =>
+            this.saveState(next).catch((err: unknown) => {
+              this.log.error(
+                { err, state: this.config.state },
+                'uvsadm change refused: the state file could not be saved',
+              );
+              throw err;
+            }),
         });
       },
       queryHandler: async ({ query }) => {
@@ -701,13 +704,17 @@ export class Daemon {
     }
   }
 
-  /** Saves a change to the state file, or undoes it when it cannot be saved (and throws why). */
-  private async rulesChanged(): Promise<void> {
-    try {
-      await this.persisted.commit();
-    } finally {
-      this.statsBook.sync(this.core.rules.snapshot);
-    }
+  /**
+   * Writes the rules a change will make to the state file, atomically, before the change is applied (uvsadm's
+   * through executeCommand(), SIGHUP's in reloadNow()): a change that cannot be saved is never live.
+   */
+  private saveState(next: RulesSnapshot): Promise<void> {
+    return writeFileAtomic(this.config.state, stateText(next));
+  }
+
+  /** After a change was saved and applied. */
+  private rulesChanged(): void {
+    this.statsBook.sync(this.core.rules.snapshot);
     const snapshot = this.core.rules.snapshot;
     this.logDisabled(snapshot);
     this.log.info({ generation: snapshot.generation, state: this.config.state }, 'rules changed');
@@ -760,9 +767,10 @@ export class Daemon {
         return;
       }
       const target = snapshotOf(inFile);
-      const commands = diffRules(this.core.rules.snapshot, target);
-      this.core.applyRules(commands.map((command) => ({ command })));
-      await this.rulesChanged();
+      const commands = diffRules(this.core.rules.snapshot, target).map((command) => ({ command }));
+      await this.saveState(rulesAfter(this.core.rules.snapshot, commands));
+      this.core.applyRules(commands);
+      this.rulesChanged();
       this.log.info({ rules: this.rulesPath, changes: commands.length }, 'rules reloaded');
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'SIGHUP reload refused; the running rules are unchanged');

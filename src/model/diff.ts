@@ -85,3 +85,17 @@ export function diffRules(current: RulesSnapshot, target: RulesSnapshot): RuleCo
   if (a.tcp !== b.tcp || a.tcpFin !== b.tcpFin || a.udp !== b.udp) out.push({ kind: 'set-timeouts', ...b });
   return out;
 }
+
+/**
+ * The rules `commands` would make of `current`, worked out on a copy (the running rules and their destinations
+ * are not touched): the daemon saves these before it applies the change. It refuses exactly where applying the
+ * commands to the running rules would, with the same error (and line, for a batch).
+ */
+export function rulesAfter(current: RulesSnapshot, commands: RuleCommand | readonly NumberedCommand[]): RulesSnapshot {
+  const copy = new RulesModel(new DestRegistry());
+  copy.applyBatch(diffRules(copy.snapshot, current).map((command) => ({ command })));
+  const result = Array.isArray(commands)
+    ? copy.applyBatch(commands as readonly NumberedCommand[])
+    : copy.apply(commands as RuleCommand);
+  return result.snapshot;
+}

@@ -10,8 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runUvsadm, sendCommand } from '../../src/control/client.js';
-import { executeCommand } from '../../src/control/handler.js';
-import { PersistedRules } from '../../src/control/persisted-rules.js';
+import { executeCommand, type HandlerContext } from '../../src/control/handler.js';
 import { MAX_REQUEST_BYTES } from '../../src/control/protocol.js';
 import { ControlServer, ControlServerError } from '../../src/control/server.js';
 import { writeFileAtomic } from '../../src/control/state-file.js';
@@ -32,10 +31,12 @@ afterEach(async () => {
 
 async function startDaemon(socketPath: string, stateFile?: string) {
   const lab = makeLab();
+  const ctx: HandlerContext = stateFile
+    ? { ...lab.ctx, saveRules: (next) => writeFileAtomic(stateFile, formatRules(next)) }
+    : lab.ctx;
   const server = await ControlServer.start({
     socketPath,
-    handler: ({ argv, stdin }) => executeCommand(lab.core, argv, stdin, lab.ctx),
-    onRulesChanged: stateFile ? () => writeFileAtomic(stateFile, formatRules(lab.core.rules.snapshot)) : undefined,
+    handler: ({ argv, stdin }) => executeCommand(lab.core, argv, stdin, ctx),
   });
   servers.push(server);
   return { lab, server };
@@ -238,18 +239,7 @@ describe('a change whose state file cannot be saved', () => {
     const stateDir = join(dir, 'state');
     const state = join(stateDir, 'rules.state');
     await mkdir(stateDir);
-    const lab = makeLab();
-    const persisted = new PersistedRules(
-      lab.core,
-      (snapshot) => formatRules(snapshot),
-      (text) => writeFileAtomic(state, text),
-    );
-    const server = await ControlServer.start({
-      socketPath: socket,
-      handler: ({ argv, stdin }) => executeCommand(lab.core, argv, stdin, lab.ctx),
-      onRulesChanged: () => persisted.commit(),
-    });
-    servers.push(server);
+    const { lab } = await startDaemon(socket, state);
     const saved = lines('-A -t 192.168.1.231:80 -s rr', '-a -t 192.168.1.231:80 -r 192.168.1.200:80 -m -w 1');
     expect(await runUvsadm(['-R'], env(socket, saved))).toEqual({ stdout: '', stderr: '', exitCode: 0 });
 
@@ -275,6 +265,71 @@ describe('a change whose state file cannot be saved', () => {
     expect((await runUvsadm(refused[0]!, env(socket))).exitCode).toBe(0);
     expect(await readFile(state, 'utf8')).toBe(formatRules(lab.core.rules.snapshot));
     expect(lab.core.rules.snapshot.services[0]!.dests).toHaveLength(2);
+  });
+
+  // What the core schedules with while the state file is being written: a change must not be live yet.
+  function liveDuringSave(fail: boolean) {
+    const lab = makeLab();
+    const seen: { services: string[]; timeouts: unknown }[] = [];
+    const ctx: HandlerContext = {
+      ...lab.ctx,
+      saveRules: async (next) => {
+        const live = lab.core.rules.snapshot;
+        seen.push({ services: [formatRules(live), formatRules(next)], timeouts: live.timeouts });
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        if (fail) throw new Error('ENOSPC: no space left on device');
+      },
+    };
+    return { lab, seen, run: (line: string, stdin = '') => executeCommand(lab.core, line.split(' '), stdin, ctx) };
+  }
+
+  it('is never live, not even while the save is tried', async () => {
+    const { lab, seen, run } = liveDuringSave(true);
+    const before = formatRules(lab.core.rules.snapshot);
+    const changes: [string, string][] = [
+      ['-A -t 192.168.1.231:80 -s rr', ''],
+      ['-R', lines('-A -t 192.168.1.232:80 -s rr', '-a -t 192.168.1.232:80 -r 192.168.1.200:80 -m')],
+      ['--set 10 20 30', ''],
+    ];
+    for (const [line, stdin] of changes) {
+      expect(await run(line, stdin)).toEqual({
+        stdout: '',
+        stderr:
+          'uvs: the state file could not be saved, so the change was not applied: ENOSPC: no space left on device\n',
+        exitCode: 2,
+        rulesChanged: false,
+      });
+    }
+    expect(seen).toHaveLength(3);
+    for (const [index, { services, timeouts }] of seen.entries()) {
+      // The save was asked for the changed rules, while the core still ran the old ones.
+      expect(services[0], changes[index]![0]).toBe(before);
+      expect(timeouts).toEqual({ tcp: 900, tcpFin: 120, udp: 300 });
+    }
+    expect(seen[0]!.services[1]).toBe(lines('-A -t 192.168.1.231:80 -s rr'));
+    expect(seen[1]!.services[1]).toContain('-a -t 192.168.1.232:80 -r 192.168.1.200:80 -m -w 1\n');
+    expect(formatRules(lab.core.rules.snapshot)).toBe(before);
+    expect(lab.core.rules.snapshot.timeouts).toEqual({ tcp: 900, tcpFin: 120, udp: 300 });
+  });
+
+  it('is applied once saved: live after the save, exactly as saved; a refused change is not saved', async () => {
+    const { lab, seen, run } = liveDuringSave(false);
+    expect(await run('-A -t 192.168.1.231:80 -s rr')).toMatchObject({ exitCode: 0, rulesChanged: true });
+    expect(seen[0]!.services[0]).toBe('');
+    expect(formatRules(lab.core.rules.snapshot)).toBe(seen[0]!.services[1]);
+    expect(lab.core.rules.snapshot.find({ proto: 6, addr: 0xc0a801e7, port: 80 })?.sched).toBe('rr');
+    expect(await run('-a -t 192.168.1.231:80 -r 192.168.1.200:80 -m -w 3')).toMatchObject({ exitCode: 0 });
+    expect(formatRules(lab.core.rules.snapshot)).toBe(seen[1]!.services[1]);
+    expect(formatRules(lab.core.rules.snapshot)).toContain('-r 192.168.1.200:80 -m -w 3\n');
+    // The model's own refusal comes from the copy, with the core's message, and nothing is written.
+    expect(await run('-a -t 192.168.1.231:80 -r 192.168.1.200:80 -m')).toMatchObject({
+      stderr: 'Destination already exists\n',
+      exitCode: 255,
+    });
+    expect(
+      await run('-R', lines('-A -t 192.168.1.232:80', '-a -t 192.168.1.232:80 -r 192.168.1.201:80 -w -1')),
+    ).toMatchObject({ stderr: 'line 2: illegal weight specified\n', exitCode: 2 });
+    expect(seen).toHaveLength(2);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DestRegistry } from '../../src/dest/dest.js';
-import { diffRules, snapshotOf } from '../../src/model/diff.js';
+import { diffRules, rulesAfter, snapshotOf } from '../../src/model/diff.js';
 import { RulesModel } from '../../src/model/rules.js';
 import { formatRules, parseRules } from '../../src/model/save-format.js';
 
@@ -54,5 +54,36 @@ describe('diffRules', () => {
     const model = running(BEFORE);
     const commands = diffRules(model.snapshot, snapshotOf(parseRules(`${BEFORE}--set 100 20 30\n`)));
     expect(commands).toEqual([{ kind: 'set-timeouts', tcp: 100, tcpFin: 20, udp: 30 }]);
+  });
+});
+
+describe('rulesAfter', () => {
+  it('gives the rules the change makes, on a copy: the running rules and their destinations are untouched', () => {
+    const model = running(`${BEFORE}--set 1000 60 200\n`);
+    const before = model.snapshot;
+    const dests = before.services[0]!.dests.map((d) => ({ dest: d, weight: d.weight, available: d.available }));
+    const change = parseRules(`-e -t 192.168.1.231:80 -r 192.168.1.200:80 -m -w 7
+-d -t 192.168.1.231:80 -r 192.168.1.201:80
+-D -u 192.168.1.231:53
+--set 0 0 30
+`);
+    const next = rulesAfter(before, change);
+    expect(model.snapshot).toBe(before);
+    for (const { dest, weight, available } of dests)
+      expect({ weight: dest.weight, available: dest.available }).toEqual({ weight, available });
+    // The same as applying the change to the running rules (destination order and timeouts included).
+    expect(formatRules(next)).toBe(formatRules(model.applyBatch(change).snapshot));
+    expect(next.timeouts).toEqual(model.snapshot.timeouts);
+    expect(next.timeouts).toEqual({ tcp: 1000, tcpFin: 60, udp: 30 });
+  });
+
+  it('refuses with the error the running rules would give, naming the line of a batch', () => {
+    const model = running(BEFORE);
+    const single = { kind: 'delete-service', svc: { proto: 6, addr: 0xc0a801e8, port: 80 } } as const;
+    expect(() => rulesAfter(model.snapshot, single)).toThrow('No such service');
+    expect(() => model.apply(single)).toThrow('No such service');
+    const batch = parseRules('-A -t 192.168.1.233:80\n-a -t 192.168.1.231:80 -r 192.168.1.200:80 -m\n');
+    expect(() => rulesAfter(model.snapshot, batch)).toThrow('line 2: Destination already exists');
+    expect(() => model.applyBatch(batch)).toThrow('line 2: Destination already exists');
   });
 });

@@ -2,7 +2,8 @@
 // so a connection open across the reload keeps its real server and completes intact, while new connections
 // follow the new rules; a rules file with an error is refused whole and the running rules stay, and so is an
 // empty one unless the config consents (issue 13).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDirector } from '../../src/lab/run.js';
 import {
@@ -123,5 +124,34 @@ describe.skipIf(!canUseNetns)(`uvs daemon SIGHUP reload ${netnsSkipReason}`, () 
       listing = await uvsadmOk(l, ['-Sn']);
     }
     expect(listing).toBe('');
+  }, 60_000);
+
+  it('refuses a reload whose result cannot be saved to the state file, and applies it once it can be', async () => {
+    const l = lab!;
+    const state = join(l.topology.dir, 'rules.state');
+    const before = await uvsadmOk(l, ['-Sn']);
+    expect(before).not.toContain(' wrr');
+    const refusals = () =>
+      l.children.at(-1)!.stderr.split('SIGHUP reload refused; the running rules are unchanged').length - 1;
+    // A non-empty directory where the state file goes: the atomic rename over it fails, as on a broken disk.
+    rmSync(state, { force: true });
+    mkdirSync(state);
+    writeFileSync(join(state, 'in-the-way'), '');
+    writeFileSync(l.topology.rulesPath, NEW_RULES);
+    const refusedBefore = refusals();
+    l.director!.reload();
+    for (let i = 0; i < 50 && refusals() === refusedBefore; i++) await sleep(100);
+    expect(refusals()).toBe(refusedBefore + 1);
+    expect(await uvsadmOk(l, ['-Sn'])).toBe(before);
+
+    rmSync(state, { recursive: true });
+    l.director!.reload();
+    let listing = before;
+    for (let i = 0; i < 50 && !listing.includes(' wrr'); i++) {
+      await sleep(100);
+      listing = await uvsadmOk(l, ['-Sn']);
+    }
+    expect(listing).toContain('-A -t 192.168.1.231:80 -s wrr');
+    expect(readFileSync(state, 'utf8')).toBe(listing);
   }, 60_000);
 });
