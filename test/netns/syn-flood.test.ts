@@ -45,6 +45,9 @@ function directorMac(lab: ModeLab): number {
   return parseMac(text.trim())!;
 }
 
+/** The defense timer's period (1 s) with room for a loaded machine. */
+const WARNING_LIMIT_MS = 5_000;
+
 async function waitFor(what: string, limitMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + limitMs;
   while (Date.now() < deadline) {
@@ -102,9 +105,13 @@ async function underFlood(
       }
     }
     const report = await counters(lab);
-    // The daemon said so in its log (pino JSON lines on stderr) once its defense timer saw the table full.
+    // The daemon says so in its log (pino JSON lines on stderr) once its defense timer, which runs once a second,
+    // has seen the table full; the GETs can be over before that, and the log is written asynchronously.
     const daemon = lab.children.find((c) => c.proc.spawnargs.includes('daemon'));
-    const warning = daemon?.stderr.split('\n').find((l) => l.includes('connection table nearly full')) ?? '';
+    const warningLine = (): string =>
+      daemon?.stderr.split('\n').find((l) => l.includes('connection table nearly full')) ?? '';
+    await waitFor('the daemon logs that the table is nearly full', WARNING_LIMIT_MS, async () => warningLine() !== '');
+    const warning = warningLine();
     return { ok, errors, report, warning };
   } finally {
     await stopModeLab(lab);
