@@ -527,8 +527,10 @@ export class Daemon {
     this.rx.count = 0;
     this.tx.count = 0;
     this.datapath.processBatch(this.rx, this.tx, now);
+    // Any serving port sends out of any interface. With none serving, a closed port still takes the frames
+    // and counts them as dropped, so `uvs counters` adds up.
     const out = this.links.findIndex((l) => l.serving);
-    if (out >= 0) this.flush(out);
+    if (this.ports.length > 0) this.flush(Math.max(out, 0));
     this.tx.count = 0;
     this.estimators.tick(now);
     this.watchLinks();
