@@ -34,7 +34,7 @@
 // Sending is always sendmmsg on the same socket, with a per-frame egress interface (batch.egressIfindex).
 import { loadNative, type NativeAddon, type RingHandle } from '../native.js';
 import type { FrameBatch } from './batch.js';
-import { packetIoLayout, SendResult } from './native-layout.js';
+import { countSend, packetIoLayout, SendResult } from './native-layout.js';
 import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 import { DescriptorWakeups } from './wakeups.js';
 
@@ -238,13 +238,7 @@ export class AfPacketPort implements PacketPort {
       count,
       r,
     );
-    if (sent < 0) {
-      this.txDropped += count;
-      return sent;
-    }
-    this.txDropped += r[SendResult.dropped] as number;
-    this.txDroppedQueueFull += r[SendResult.queueFull] as number;
-    if (r[SendResult.errno] !== 0) this.lastSendErrno = r[SendResult.errno] as number;
+    countSend(this, sent, count, r);
     return sent;
   }
 

@@ -42,7 +42,7 @@
 // (src/io/wakeups.ts; the rx ring holds ringSize frames: 2 ms at 1 Mpps).
 import { loadNative, type NativeAddon, type XdpHandle, type XdpSocketInfo } from '../native.js';
 import type { FrameBatch } from './batch.js';
-import { packetIoLayout, SendResult } from './native-layout.js';
+import { countSend, packetIoLayout, SendResult } from './native-layout.js';
 import type { PacketPort, ReadableCallback, WakeMode } from './port.js';
 import { DescriptorWakeups } from './wakeups.js';
 
@@ -242,14 +242,8 @@ export class AfXdpPort implements PacketPort {
       count,
       r,
     );
-    if (sent < 0) {
-      this.txDropped += count;
-      return sent;
-    }
-    this.txDropped += r[SendResult.dropped] as number;
-    this.txDroppedQueueFull += r[SendResult.queueFull] as number;
-    if (r[SendResult.errno] !== 0) this.lastSendErrno = r[SendResult.errno] as number;
-    if (r[SendResult.pending] !== 0) scheduleFlush(this.native);
+    countSend(this, sent, count, r);
+    if (sent >= 0 && r[SendResult.pending] !== 0) scheduleFlush(this.native);
     return sent;
   }
 

@@ -19,6 +19,27 @@ export const SendResult = {
   pending: 4,
 } as const;
 
+/** A port's send counters (PacketPort's txDropped and the rest), as countSend() keeps them. */
+export interface SendCounts {
+  txDropped: number;
+  txDroppedQueueFull: number;
+  lastSendErrno: number;
+}
+
+/**
+ * Counts one packetSend()/xdpSend() of `count` frames into `port`: a negative result (an unusable batch) lost
+ * them all; otherwise the result slots say how many were dropped, how many of those to a full queue, and why.
+ */
+export function countSend(port: SendCounts, sent: number, count: number, r: Int32Array): void {
+  if (sent < 0) {
+    port.txDropped += count;
+    return;
+  }
+  port.txDropped += r[SendResult.dropped]!;
+  port.txDroppedQueueFull += r[SendResult.queueFull]!;
+  if (r[SendResult.errno] !== 0) port.lastSendErrno = r[SendResult.errno]!;
+}
+
 /** What a receive writes into a FrameBatch (src/io/batch.ts). */
 export const batchLayoutValues: Readonly<Record<string, number>> = {
   ...layoutEntries('FrameFlag', FrameFlag),
